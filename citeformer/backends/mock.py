@@ -1,0 +1,127 @@
+"""MockBackend: scripted replies for tests and docs (yours and ours)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from citeformer.backends.base import Backend, BackendText, CallInfo
+from citeformer.core import Enforcement, Policy, Source, TokenUsage
+from citeformer.errors import InvalidOptionError
+
+Reply = str | Sequence[str] | Mapping[str, str] | Callable[[str, Sequence[Source]], str]
+Chunking = int | Sequence[int] | Callable[[str], Sequence[str]]
+
+
+class MockBackend(Backend):
+    """A backend that returns scripted text, streamed in the chunks you choose.
+
+    Args:
+        replies: One reply for every call; a list used in turn (round robin); a
+            mapping from prompt to reply; or ``f(prompt, sources) -> reply``.
+        chunks: How ``stream`` splits a reply: a chunk size, a list of sizes used
+            in turn, or ``f(text) -> chunks``. Splits may fall inside markers.
+        usage: Token usage reported per call, or ``f(prompt) -> TokenUsage``.
+        finish_reason: Finish reason reported per call.
+        error: Raised by every call (at once, or after ``error_after`` chunks).
+        error_after: With ``error``, stream this many chunks before raising.
+        delay: Seconds to sleep per call (``generate``) or per chunk (``stream``).
+
+    Example:
+        >>> backend = MockBackend("Paris is the capital [1].", chunks=3)
+    """
+
+    name = "mock"
+    enforcement = Enforcement.VALIDATED
+
+    def __init__(
+        self,
+        replies: Reply = "",
+        *,
+        chunks: Chunking = 4,
+        usage: TokenUsage | Callable[[str], TokenUsage] | None = None,
+        finish_reason: str | None = "stop",
+        error: BaseException | None = None,
+        error_after: int = 0,
+        delay: float = 0.0,
+    ) -> None:
+        if not isinstance(replies, (str, Mapping)) and not callable(replies):
+            replies = list(replies)
+            if not replies or not all(isinstance(r, str) for r in replies):
+                raise InvalidOptionError("MockBackend replies must be non-empty strings")
+        if isinstance(chunks, int) and chunks < 1:
+            raise InvalidOptionError("MockBackend chunks must be a positive chunk size")
+        self._replies = replies
+        self._chunks = chunks
+        self._usage = usage
+        self._finish_reason = finish_reason
+        self._error = error
+        self._error_after = error_after
+        self._delay = delay
+        # Round-robin position is scripted behaviour, not per-call state.
+        self._turn = itertools.count()
+        self._turn_lock = threading.Lock()
+
+    def _reply(self, prompt: str, sources: Sequence[Source]) -> str:
+        replies = self._replies
+        if isinstance(replies, str):
+            return replies
+        if isinstance(replies, Mapping):
+            if prompt not in replies:
+                known = ", ".join(repr(k) for k in list(replies)[:5])
+                raise InvalidOptionError(
+                    f"MockBackend has no reply scripted for prompt {prompt!r}; scripted: {known}"
+                )
+            return replies[prompt]
+        if callable(replies):
+            return replies(prompt, sources)
+        with self._turn_lock:
+            turn = next(self._turn)
+        return replies[turn % len(replies)]
+
+    def _info(self, prompt: str) -> CallInfo:
+        usage = self._usage(prompt) if callable(self._usage) else self._usage
+        return CallInfo(usage=usage, finish_reason=self._finish_reason)
+
+    def split(self, text: str) -> list[str]:
+        """The chunks ``stream`` yields for ``text``."""
+        chunks = self._chunks
+        if callable(chunks):
+            return list(chunks(text))
+        sizes = itertools.cycle([chunks] if isinstance(chunks, int) else chunks)
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            size = max(1, next(sizes))
+            out.append(text[i : i + size])
+            i += size
+        return out
+
+    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        """Return the scripted reply."""
+        if self._error is not None:
+            raise self._error
+        if self._delay:
+            time.sleep(self._delay)
+        return BackendText(self._reply(prompt, sources), self._info(prompt))
+
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
+        """Yield the scripted reply in chunks, then an empty chunk with the call info."""
+        text = self._reply(prompt, sources)
+        for i, chunk in enumerate(self.split(text)):
+            if self._error is not None and i >= self._error_after:
+                raise self._error
+            if self._delay:
+                time.sleep(self._delay)
+            yield chunk
+        if self._error is not None:
+            raise self._error
+        yield BackendText("", self._info(prompt))
+
+    def __repr__(self) -> str:
+        return f"MockBackend(chunks={self._chunks!r})"

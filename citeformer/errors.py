@@ -1,0 +1,154 @@
+"""The exception tree.
+
+Two roots under :class:`CiteformerError`: misuse (the caller can fix it; the message
+says how) and runtime failures (something went wrong while generating)::
+
+    CiteformerError
+    ├── UsageError                      misuse; also a ValueError
+    │   ├── InvalidSourceError          empty or malformed sources
+    │   ├── InvalidPromptError          prompt not a non-empty str; also a TypeError
+    │   ├── InvalidOptionError          unknown policy/style, option of the wrong type
+    │   ├── SchemaVersionError          a stored result from a newer citeformer
+    │   ├── ConfigurationError          missing API key, unusable model path
+    │   └── MissingDependencyError      an extra is not installed; also an ImportError
+    └── GenerationError                 runtime
+        ├── BackendError                provider/runtime failure: provider, status,
+        │   │                           retryable, request_id, original as __cause__
+        │   ├── RateLimitError          429
+        │   ├── BackendTimeoutError     the call ran past its timeout
+        │   └── ContentFilteredError    refusal or content filter
+        ├── InvalidCitationError        strict mode found markers outside 1..N
+        └── StreamInterruptedError      a stream failed mid-way; keeps partial_text
+
+Every class is importable from ``citeformer.errors``; the common ones also from
+``citeformer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from citeformer.core import InvalidMarker
+
+
+class CiteformerError(Exception):
+    """Base class of every error citeformer raises on purpose."""
+
+
+class UsageError(CiteformerError, ValueError):
+    """The call was wrong; the message says what to do instead."""
+
+
+class InvalidSourceError(UsageError):
+    """The sources are empty, of the wrong type, or unusable."""
+
+
+class InvalidPromptError(UsageError, TypeError):
+    """The prompt is not a non-empty string."""
+
+
+class InvalidOptionError(UsageError, TypeError):
+    """An option is unknown, of the wrong type, or out of range."""
+
+
+class SchemaVersionError(UsageError):
+    """Serialised data comes from a newer schema than this version reads."""
+
+
+class ConfigurationError(UsageError):
+    """The backend is not configured (missing key, missing model file...)."""
+
+
+class MissingDependencyError(UsageError, ImportError):
+    """An optional extra is not installed; the message names the pip command."""
+
+    def __init__(self, feature: str, extra: str, *, package: str | None = None) -> None:
+        self.extra = extra
+        what = f" ({package})" if package else ""
+        super().__init__(
+            f"{feature} needs the '{extra}' extra{what}: pip install 'citeformer[{extra}]'"
+        )
+
+
+class GenerationError(CiteformerError):
+    """Generation failed at run time."""
+
+
+class BackendError(GenerationError):
+    """A backend or provider failed.
+
+    Attributes:
+        provider: Backend/provider name (``openai``, ``hf``...).
+        status: HTTP status where there was one.
+        retryable: Whether retrying the same call may succeed.
+        request_id: The provider's request id where given.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        retryable: bool = False,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [f"{self.provider}: {self.args[0]}"]
+        if self.status is not None:
+            parts.append(f"status {self.status}")
+        if self.request_id:
+            parts.append(f"request id {self.request_id}")
+        return "; ".join(parts)
+
+
+class RateLimitError(BackendError):
+    """The provider rate-limited the call (HTTP 429)."""
+
+
+class BackendTimeoutError(BackendError):
+    """The call ran past its timeout."""
+
+
+class ContentFilteredError(BackendError):
+    """The model refused or the provider's content filter stopped the answer."""
+
+
+class InvalidCitationError(GenerationError):
+    """Strict validation found markers that do not point at a supplied source.
+
+    Attributes:
+        invalid_markers: What was found, with positions in the raw text.
+        text: The raw backend text.
+    """
+
+    def __init__(self, invalid_markers: Sequence[InvalidMarker], text: str) -> None:
+        self.invalid_markers = tuple(invalid_markers)
+        self.text = text
+        listed = ", ".join(f"{m.text!r} at {m.start} ({m.reason})" for m in self.invalid_markers)
+        super().__init__(
+            f"{len(self.invalid_markers)} invalid citation marker(s): {listed}. "
+            "Pass strict=False to remove them instead of raising."
+        )
+
+
+class StreamInterruptedError(GenerationError):
+    """A stream failed part-way; what arrived before the failure is kept.
+
+    Attributes:
+        partial_text: Validated text emitted before the failure.
+        raw_text: Raw backend text received before the failure.
+    """
+
+    def __init__(self, message: str, *, partial_text: str, raw_text: str) -> None:
+        super().__init__(message)
+        self.partial_text = partial_text
+        self.raw_text = raw_text

@@ -1,0 +1,299 @@
+"""The citation language: one backend-agnostic representation per call shape.
+
+A :class:`CitationLanguage` is a small automaton over character classes plus one
+special edge, the *marker group* (the ids of one marker, then the closing
+character). Every runtime rendering (XGrammar EBNF, GBNF, Lark, the pure
+recogniser) is generated from it, so they cannot disagree by construction; the
+tests check that they agree in fact.
+
+Soundness rests on three rules built in here, for every policy and style:
+
+1. The marker's opening character followed by a digit can only be entered through
+   the group edge, whose ids are the bounded range 1..N (see ``numbers.py``).
+   The opening character followed by anything else is ordinary prose.
+2. Right after a marker the next character is never the opening character (no
+   adjacent markers, so groups are the only way to cite several ids) and, for the
+   caret style, never a digit (``^1`` then ``0`` would read as ``^10``).
+3. Groups hold at most ``max_group_size`` ids, strictly increasing (so no id
+   repeats). Increasing groups need a rule per pair of ids, so they are offered
+   only while N <= ``group_enum_limit``; above it each marker holds one id.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from citeformer.core import MarkerStyle, Policy
+from citeformer.errors import InvalidOptionError
+from citeformer.grammar.charset import DIGITS, H_SPACE, NEWLINE, WHITESPACE, CharSet
+from citeformer.grammar.numbers import DigitPattern, id_patterns
+
+ASCII_SENTENCE_END = CharSet.of(".!?")
+"""End a sentence when followed by whitespace (``3.5``, ``e.g`` and URLs do not)."""
+WIDE_SENTENCE_END = CharSet.of("。！？｡")
+"""Always end a sentence (CJK text puts no space after them)."""
+CONTINUATION = CharSet.span("a", "z") | DIGITS | CharSet.span("ß", "ö") | CharSet.span("ø", "ÿ")
+"""After ``. `` these continue the sentence (``e.g. the``, ``et al. found``)."""
+STRAIGHT_QUOTE = CharSet.of('"')
+CURLY_OPEN_QUOTE = CharSet.of("“")
+CURLY_CLOSE_QUOTE = CharSet.of("”")
+EMPTY = CharSet(())
+TEXT = CharSet.any()
+
+MAX_GROUP_SIZE = 3
+GROUP_ENUM_LIMIT = 20
+MAX_SOURCES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """Consume one character of ``chars`` and go to ``target``."""
+
+    chars: CharSet
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """One automaton state.
+
+    Attributes:
+        name: Lowercase alphanumeric name (valid as a rule name in every rendering).
+        loop: Characters that stay in this state.
+        edges: Single-character moves; disjoint from ``loop`` and each other.
+        group_target: Where a marker group (ids, then the closing character) leads,
+            or None where no marker may start.
+        accepting: Whether the text may end here.
+    """
+
+    name: str
+    loop: CharSet
+    edges: tuple[Edge, ...] = ()
+    group_target: str | None = None
+    accepting: bool = False
+
+    def first_chars(self) -> CharSet:
+        """Every character this state can consume directly."""
+        out = self.loop
+        for edge in self.edges:
+            out = out | edge.chars
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRule:
+    """The ids inside one marker.
+
+    Attributes:
+        n: Number of sources; ids are 1..n.
+        max_size: Most ids in one marker.
+        separator: Written between ids (``", "``; the space is optional).
+    """
+
+    n: int
+    max_size: int
+    separator: str = ","
+
+    @property
+    def id_patterns(self) -> tuple[DigitPattern, ...]:
+        """The bounded number rule for 1..n."""
+        return id_patterns(self.n)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CitationLanguage:
+    """The legal answers for one (N, policy, marker style, options).
+
+    Build it with :func:`citation_language` (cached). Equality and hashing use
+    ``key`` only, so caches keyed by a language are cheap.
+    """
+
+    n: int
+    policy: Policy
+    marker_style: MarkerStyle
+    max_group_size: int
+    group_enum_limit: int
+    states: tuple[State, ...]
+    start: str
+    group: GroupRule
+    _by_name: dict[str, State] = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> tuple[int, Policy, MarkerStyle, int, int]:
+        """The parameters that define the language."""
+        return (self.n, self.policy, self.marker_style, self.max_group_size, self.group_enum_limit)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CitationLanguage) and other.key == self.key
+
+    def state(self, name: str) -> State:
+        """The state called ``name``."""
+        return self._by_name[name]
+
+    def accepts(self, text: str) -> bool:
+        """Whether ``text`` is a complete legal answer (pure-Python recogniser)."""
+        from citeformer.grammar.recognizer import recognize
+
+        return recognize(self, text).accepted
+
+    def is_prefix(self, text: str) -> bool:
+        """Whether ``text`` can still be extended into a legal answer."""
+        from citeformer.grammar.recognizer import recognize
+
+        return recognize(self, text).viable
+
+
+def citation_language(
+    n: int,
+    policy: Policy | str = Policy.AUTO,
+    marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
+    *,
+    max_group_size: int = MAX_GROUP_SIZE,
+    group_enum_limit: int = GROUP_ENUM_LIMIT,
+) -> CitationLanguage:
+    """The citation language for ``n`` sources (cached per parameters).
+
+    Raises:
+        InvalidOptionError: A parameter is of the wrong type or out of range.
+    """
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise InvalidOptionError(f"number of sources must be an int, got {type(n).__name__}")
+    if not 1 <= n <= MAX_SOURCES:
+        raise InvalidOptionError(
+            f"number of sources must be between 1 and {MAX_SOURCES}, got {n}; "
+            "pass at least one source (and split huge corpora by retrieval first)"
+        )
+    for name, value in (("max_group_size", max_group_size), ("group_enum_limit", group_enum_limit)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidOptionError(f"{name} must be a positive int, got {value!r}")
+    return _build(
+        n,
+        Policy.coerce(policy, what="policy"),
+        MarkerStyle.coerce(marker_style, what="marker style"),
+        max_group_size,
+        group_enum_limit,
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _build(
+    n: int, policy: Policy, style: MarkerStyle, max_group_size: int, group_enum_limit: int
+) -> CitationLanguage:
+    open_char = CharSet.of(style.open)
+    # After a marker: no adjacent marker, and no digit after a caret id.
+    after_marker = TEXT - open_char
+    if style is MarkerStyle.CARET:
+        after_marker = after_marker - DIGITS
+    builders = {
+        Policy.AUTO: _auto_states,
+        Policy.REQUIRED: _required_states,
+        Policy.QUOTES_ONLY: _quotes_states,
+    }
+    base, prose_open = builders[policy](open_char, after_marker)
+    states = _add_open_states(base, prose_open, open_char)
+    size = 1 if style is MarkerStyle.CARET or n > group_enum_limit else min(max_group_size, n)
+    return CitationLanguage(
+        n=n,
+        policy=policy,
+        marker_style=style,
+        max_group_size=max_group_size,
+        group_enum_limit=group_enum_limit,
+        states=states,
+        start=states[0].name,
+        group=GroupRule(n=n, max_size=size),
+        _by_name={s.name: s for s in states},
+    )
+
+
+def _auto_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+    prose = TEXT - open_char
+    return [
+        State("a", loop=prose, group_target="am", accepting=True),
+        State("am", loop=EMPTY, edges=(Edge(after, "a"),), accepting=True),
+    ], {"a"}
+
+
+def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+    ends = ASCII_SENTENCE_END | WIDE_SENTENCE_END
+    word = TEXT - WHITESPACE - ends - open_char  # content that is not a boundary
+    line = word | H_SPACE
+    dot = ASCII_SENTENCE_END
+    sentence_done = WIDE_SENTENCE_END | NEWLINE
+    # s0: sentence start; s1*: sentence without a marker yet; m: right after a
+    # marker; s2*: sentence with a marker. "t" states follow a sentence-end
+    # character, "w" states follow it plus spaces.
+    states = [
+        State("s0", loop=WHITESPACE, edges=(Edge(word, "s1"), Edge(dot, "s1t")), group_target="m",
+              accepting=True),
+        State("s1", loop=line, edges=(Edge(dot, "s1t"),), group_target="m"),
+        State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="m"),
+        State("s1w", loop=H_SPACE, edges=(Edge(CONTINUATION, "s1"),), group_target="m"),
+        State("m", loop=EMPTY, edges=(
+            Edge((word & after) | H_SPACE, "s2"), Edge(dot, "s2t"), Edge(sentence_done, "s0"),
+        ), accepting=True),
+        State("s2", loop=line, edges=(Edge(dot, "s2t"), Edge(sentence_done, "s0")),
+              group_target="m", accepting=True),
+        State("s2t", loop=dot, edges=(
+            Edge(word, "s2"), Edge(H_SPACE, "s2w"), Edge(sentence_done, "s0"),
+        ), group_target="m", accepting=True),
+        State("s2w", loop=H_SPACE, edges=(
+            Edge(CONTINUATION, "s2"), Edge(word - CONTINUATION, "s1"), Edge(dot, "s1t"),
+            Edge(NEWLINE, "s0"),
+        ), group_target="m", accepting=True),
+    ]  # fmt: skip
+    return states, {"s0", "s1", "s1t", "s1w", "s2", "s2t", "s2w"}
+
+
+def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+    quote_starts = STRAIGHT_QUOTE | CURLY_OPEN_QUOTE
+    return [
+        State("o", loop=TEXT - open_char - quote_starts,
+              edges=(Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc")), accepting=True),
+        State("qs", loop=TEXT - open_char - STRAIGHT_QUOTE, edges=(Edge(STRAIGHT_QUOTE, "need"),)),
+        State("qc", loop=TEXT - open_char - CURLY_CLOSE_QUOTE,
+              edges=(Edge(CURLY_CLOSE_QUOTE, "need"),)),
+        State("need", loop=H_SPACE, group_target="qm"),
+        State("qm", loop=EMPTY, edges=(
+            Edge(after - quote_starts, "o"), Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc"),
+        ), accepting=True),
+    ], {"o", "qs", "qc"}  # fmt: skip
+
+
+def _add_open_states(
+    base: list[State], prose_open: set[str], open_char: CharSet
+) -> tuple[State, ...]:
+    """Route the opening character through an explicit ``<name>open`` state.
+
+    From ``Xopen`` a digit can only start the marker group (if X allows markers);
+    any other character X could have read continues as prose.
+    """
+    out: list[State] = []
+    extra: list[State] = []
+    for state in base:
+        if state.group_target is None and state.name not in prose_open:
+            out.append(state)
+            continue
+        assert not state.first_chars() & open_char, state.name
+        open_name = f"{state.name}open"
+        prose_edges: list[Edge] = []
+        if state.name in prose_open:
+            for chars, target in ((state.loop, state.name), *((e.chars, e.target) for e in state.edges)):
+                allowed = chars - DIGITS - open_char
+                if allowed:
+                    prose_edges.append(Edge(allowed, target))
+        extra.append(State(open_name, loop=EMPTY, edges=tuple(prose_edges),
+                           group_target=state.group_target))  # fmt: skip
+        out.append(
+            State(
+                state.name,
+                loop=state.loop,
+                edges=(*state.edges, Edge(open_char, open_name)),
+                group_target=None,
+                accepting=state.accepting,
+            )
+        )
+    return tuple(out + extra)

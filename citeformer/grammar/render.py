@@ -1,0 +1,184 @@
+"""Render a :class:`CitationLanguage` into each runtime's grammar format.
+
+Each state becomes one rule: ``loop* (edge next | ... | group close next)``, with
+the alternatives optional when the state is accepting. Recursion happens only
+when the state changes, never per character, which keeps the parsers' stacks
+shallow. All renderings are cached per language key.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from citeformer.grammar.charset import MAX_CODEPOINT, CharSet
+from citeformer.grammar.language import CitationLanguage, GroupRule, State
+from citeformer.grammar.numbers import DigitPattern
+
+_CLASS_SPECIAL = set("\\]^-[")
+
+
+def _ebnf_char(cp: int) -> str:
+    ch = chr(cp)
+    if 0x20 < cp < 0x7F:
+        return "\\" + ch if ch in _CLASS_SPECIAL else ch
+    if cp <= 0xFFFF:
+        return f"\\u{cp:04X}"
+    return f"\\U{cp:08X}"
+
+
+def _ebnf_class(chars: CharSet) -> str:
+    negate = chars.is_negated_shorter()
+    ranges = chars.complement().ranges if negate else chars.ranges
+    body = "".join(
+        _ebnf_char(lo) if lo == hi else f"{_ebnf_char(lo)}-{_ebnf_char(hi)}" for lo, hi in ranges
+    )
+    if negate and not body:
+        body = "\\u0000-\\U0010FFFF"
+        negate = False
+    return f"[{'^' if negate else ''}{body}]"
+
+
+def _ebnf_literal(text: str) -> str:
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= cp < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\u{cp:04X}" if cp <= 0xFFFF else f"\\U{cp:08X}")
+    return '"' + "".join(out) + '"'
+
+
+def _digits_ebnf(pattern: DigitPattern) -> str:
+    parts = [_ebnf_literal(str(lo)) if lo == hi else f"[{lo}-{hi}]" for lo, hi in pattern]
+    return " ".join(parts)
+
+
+def _group_rules_ebnf(group: GroupRule) -> list[str]:
+    """Rules ``group`` and ``id`` (and tails for increasing groups)."""
+    rules = ["id ::= " + " | ".join(_digits_ebnf(p) for p in group.id_patterns)]
+    if group.max_size == 1:
+        rules.append("group ::= id")
+        return rules
+    rules.append('sep ::= "," " "?')
+    n, more = group.n, group.max_size - 1
+    rules.append("group ::= " + " | ".join(_enum_alt(i, more, n) for i in range(1, n + 1)))
+    for remaining in range(1, more + 1):
+        for i in range(1, n):
+            alts = " | ".join(_enum_alt(j, remaining - 1, n) for j in range(i + 1, n + 1))
+            rules.append(f"t{i}x{remaining} ::= sep ( {alts} )")
+    return rules
+
+
+def _enum_alt(value: int, remaining: int, n: int) -> str:
+    if remaining == 0 or value == n:
+        return f'"{value}"'
+    return f'"{value}" t{value}x{remaining}?'
+
+
+def _state_rule_ebnf(state: State, close: str) -> str:
+    alts = [f"{_ebnf_class(e.chars)} {e.target}" for e in state.edges]
+    if state.group_target is not None:
+        closing = f" {_ebnf_literal(close)}" if close else ""
+        alts.append(f"group{closing} {state.group_target}")
+    loop = f"{_ebnf_class(state.loop)}* " if state.loop else ""
+    if not alts:
+        return f"{state.name} ::= {loop}".rstrip() if loop else f'{state.name} ::= ""'
+    body = "( " + " | ".join(alts) + " )"
+    return f"{state.name} ::= {loop}{body}{'?' if state.accepting else ''}"
+
+
+@functools.lru_cache(maxsize=256)
+def to_ebnf(language: CitationLanguage) -> str:
+    """XGrammar EBNF (GBNF-compatible syntax); the root rule is ``root``."""
+    close = language.marker_style.close
+    lines = [
+        f"# citeformer citation grammar: N={language.n} policy={language.policy.value} "
+        f"style={language.marker_style.value}",
+        f"root ::= {language.start}",
+    ]
+    lines += [_state_rule_ebnf(s, close) for s in language.states]
+    lines += _group_rules_ebnf(language.group)
+    return "\n".join(lines) + "\n"
+
+
+@functools.lru_cache(maxsize=256)
+def to_gbnf(language: CitationLanguage) -> str:
+    """GBNF for llama.cpp; the root rule is ``root``.
+
+    The subset used (character classes with ``\\u``/``\\U`` escapes, ``*``, ``?``,
+    groups, literals) means the same in llama.cpp's GBNF and XGrammar's EBNF, so
+    both come from one writer; this name exists so callers say what they mean.
+    """
+    return to_ebnf(language)
+
+
+# --- Lark (llguidance) -------------------------------------------------------
+
+
+def _lark_class(chars: CharSet) -> str:
+    negate = chars.is_negated_shorter()
+    ranges = chars.complement().ranges if negate else chars.ranges
+    body = "".join(
+        f"\\x{{{lo:X}}}" if lo == hi else f"\\x{{{lo:X}}}-\\x{{{hi:X}}}" for lo, hi in ranges
+    )
+    if negate and not body:
+        return f"[\\x{{0}}-\\x{{{MAX_CODEPOINT:X}}}]"
+    return f"[{'^' if negate else ''}{body}]"
+
+
+def _lark_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.lru_cache(maxsize=256)
+def to_lark(language: CitationLanguage) -> str:
+    """Lark for llguidance; the start rule is ``start``.
+
+    Loops are greedy regex lexemes (``/[...]+/``): a state's loop and its edges
+    start with disjoint characters, so the longest match is always the right one.
+    """
+    close = language.marker_style.close
+    terminals: dict[str, str] = {}
+
+    def terminal(regex: str) -> str:
+        name = terminals.get(regex)
+        if name is None:
+            name = f"T{len(terminals)}"
+            terminals[regex] = name
+        return name
+
+    lines = [f"start: {language.start}"]
+    for state in language.states:
+        alts = [f"{terminal(_lark_class(e.chars))} {e.target}" for e in state.edges]
+        if state.group_target is not None:
+            closing = f" {_lark_literal(close)}" if close else ""
+            alts.append(f"group{closing} {state.group_target}")
+        loop = f"{terminal(_lark_class(state.loop) + '+')}? " if state.loop else ""
+        if alts:
+            body = "(" + " | ".join(alts) + ")" + ("?" if state.accepting else "")
+        else:
+            body = ""
+        rule = f"{state.name}: {loop}{body}".rstrip()
+        lines.append(rule if rule != f"{state.name}:" else f'{state.name}: ""')
+    group = language.group
+    id_regex = "|".join(
+        "".join(str(lo) if lo == hi else f"[{lo}-{hi}]" for lo, hi in p) for p in group.id_patterns
+    )
+    lines.append(f"ID: /(?:{id_regex})/")
+    if group.max_size == 1:
+        lines.append("group: ID")
+    else:
+        lines.append('SEP: /, ?/')
+        more = group.max_size - 1
+        lines.append(
+            "group: " + " | ".join(_enum_alt(i, more, group.n) for i in range(1, group.n + 1))
+        )
+        for remaining in range(1, more + 1):
+            for i in range(1, group.n):
+                alts = " | ".join(_enum_alt(j, remaining - 1, group.n) for j in range(i + 1, group.n + 1))
+                lines.append(f"t{i}x{remaining}: SEP ({alts})")
+    lines += [f"{name}: /{regex}/" for regex, name in terminals.items()]
+    return "\n".join(lines) + "\n"

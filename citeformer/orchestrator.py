@@ -1,0 +1,174 @@
+"""Citeformer: the one object applications call.
+
+``generate``/``agenerate``/``stream``/``astream`` differ only in how they call
+the backend; input checks, prompt assembly and the citation language come from
+:func:`~citeformer.pipeline.prepare`, and every backend output goes through the
+same :class:`~citeformer.pipeline.Assembly` (parse, validate, cite, render).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from citeformer.backends.base import Backend
+from citeformer.core import Enforcement, GenerationResult, MarkerStyle, Policy, Source
+from citeformer.errors import InvalidOptionError
+from citeformer.pipeline import Assembly, CallPlan, prepare
+from citeformer.prompts import PromptBudget
+from citeformer.render import available_styles
+from citeformer.streaming import AsyncStreamingResult, StreamingResult
+
+
+class Citeformer:
+    """Generate answers whose citation markers can only point at supplied sources.
+
+    Args:
+        backend: Any :class:`~citeformer.backends.base.Backend`.
+        style: Bibliography style for ``result.references`` (``"ieee"``, ``"apa"``...).
+        citation_policy: Default :class:`~citeformer.core.Policy` (per call: ``policy=``).
+        marker_style: How markers look (``[1]``, ``(1)``, ``{1}``, ``^1``).
+        strict: Raise :class:`~citeformer.errors.InvalidCitationError` instead of
+            removing invalid markers (per call: ``strict=``).
+        prompt_budget: How much source text goes into the prompt.
+
+    Example:
+        >>> from citeformer import Citeformer, MockBackend, Source
+        >>> cf = Citeformer(MockBackend("Paris is the capital of France [1]."))
+        >>> cf.generate("What is the capital of France?", [Source("Paris is...")]).cited_ids
+        [1]
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        style: str = "ieee",
+        citation_policy: Policy | str = Policy.AUTO,
+        marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
+        *,
+        strict: bool = False,
+        prompt_budget: PromptBudget | None = None,
+    ) -> None:
+        if not isinstance(backend, Backend):
+            raise InvalidOptionError(
+                f"backend must be a citeformer Backend, got {type(backend).__name__}; "
+                "subclass citeformer.backends.base.Backend and implement generate()"
+            )
+        if style not in available_styles():
+            raise InvalidOptionError(
+                f"unknown bibliography style {style!r}; use one of {', '.join(available_styles())}"
+            )
+        if not isinstance(strict, bool):
+            raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
+        if prompt_budget is not None and not isinstance(prompt_budget, PromptBudget):
+            raise InvalidOptionError("prompt_budget must be a citeformer.prompts.PromptBudget")
+        self.backend = backend
+        self.style = style
+        self.citation_policy = Policy.coerce(citation_policy, what="policy")
+        self.marker_style = MarkerStyle.coerce(marker_style, what="marker style")
+        self.strict = strict
+        self.prompt_budget = prompt_budget
+
+    def __repr__(self) -> str:
+        return (
+            f"Citeformer({self.backend!r}, style={self.style!r}, "
+            f"citation_policy={self.citation_policy.value!r}, "
+            f"marker_style={self.marker_style.value!r})"
+        )
+
+    def _plan(
+        self, prompt: object, sources: object, policy: Policy | str | None, options: dict[str, Any]
+    ) -> CallPlan:
+        strict = options.pop("strict", self.strict)
+        return prepare(
+            prompt,
+            sources,
+            policy=self.citation_policy if policy is None else Policy.coerce(policy, what="policy"),
+            marker_style=self.marker_style,
+            bibliography_style=self.style,
+            strict=strict,
+            enforcement=getattr(self.backend, "enforcement", Enforcement.VALIDATED),
+            budget=self.prompt_budget,
+            options=options,
+        )
+
+    @staticmethod
+    def _complete(plan: CallPlan, raw: str) -> GenerationResult:
+        assembly = Assembly(plan, raise_early=False)
+        assembly.feed(raw)
+        assembly.finish()
+        assert assembly.result is not None
+        return assembly.result
+
+    def generate(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        policy: Policy | str | None = None,
+        **options: Any,
+    ) -> GenerationResult:
+        """Generate a validated, cited answer.
+
+        Args:
+            prompt: The user's question.
+            sources: The documents to cite; ``sources[i]`` is cited as ``i + 1``.
+            policy: Overrides the default citation policy for this call.
+            **options: ``strict=``, and backend options (``max_tokens``,
+                ``temperature``, ``seed``, ``timeout``...); unknown ones are ignored
+                by backends that do not use them.
+
+        Raises:
+            UsageError: Bad input; the message says what to do.
+            GenerationError: The backend failed, or strict validation failed.
+        """
+        plan = self._plan(prompt, sources, policy, options)
+        raw = self.backend.generate(plan.prompt, plan.sources, plan.policy, **plan.backend_options)
+        return self._complete(plan, raw)
+
+    async def agenerate(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        policy: Policy | str | None = None,
+        **options: Any,
+    ) -> GenerationResult:
+        """Async :meth:`generate` (native on backends with async clients)."""
+        plan = self._plan(prompt, sources, policy, options)
+        raw = await self.backend.agenerate(
+            plan.prompt, plan.sources, plan.policy, **plan.backend_options
+        )
+        return self._complete(plan, raw)
+
+    def stream(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        policy: Policy | str | None = None,
+        **options: Any,
+    ) -> StreamingResult:
+        """Stream a validated, cited answer; inputs are checked now, work starts on iteration."""
+        plan = self._plan(prompt, sources, policy, options)
+
+        def open_stream() -> Iterator[str]:
+            return self.backend.stream(
+                plan.prompt, plan.sources, plan.policy, **plan.backend_options
+            )
+
+        return StreamingResult(Assembly(plan, raise_early=True), open_stream)
+
+    def astream(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        policy: Policy | str | None = None,
+        **options: Any,
+    ) -> AsyncStreamingResult:
+        """Async stream; a plain call that returns the stream, work starts on iteration."""
+        plan = self._plan(prompt, sources, policy, options)
+
+        def open_stream() -> AsyncIterator[str]:
+            return self.backend.astream(
+                plan.prompt, plan.sources, plan.policy, **plan.backend_options
+            )
+
+        return AsyncStreamingResult(Assembly(plan, raise_early=True), open_stream)

@@ -1,0 +1,267 @@
+"""The work before and after the backend call, written once for all four paths.
+
+``prepare`` checks the inputs and builds the :class:`CallPlan` (citation
+language, assembled messages, backend options). An :class:`Assembly` turns the
+backend's raw output, whole or chunk by chunk, into stream events and finally a
+:class:`~citeformer.core.GenerationResult`. ``generate`` feeds it one chunk,
+streams feed it many: the same code decides what the answer says either way.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from citeformer.backends.base import EMPTY_INFO, CallInfo, CitationRequest, ProviderCitation, call_info
+from citeformer.core import (
+    Citation,
+    Enforcement,
+    GenerationResult,
+    InvalidMarker,
+    MarkerStyle,
+    Policy,
+    Source,
+)
+from citeformer.errors import (
+    InvalidCitationError,
+    InvalidOptionError,
+    InvalidPromptError,
+    InvalidSourceError,
+    StreamInterruptedError,
+)
+from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
+from citeformer.markers import MarkerEvent, MarkerParser, TextEvent
+from citeformer.prompts import PromptBudget
+from citeformer.render import render_references
+
+
+@dataclass(frozen=True, slots=True)
+class CallPlan:
+    """Everything one call needs, prepared before the backend runs."""
+
+    prompt: str
+    sources: list[Source]
+    policy: Policy
+    marker_style: MarkerStyle
+    bibliography_style: str
+    strict: bool
+    enforcement: Enforcement
+    backend_options: dict[str, Any]
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) >= 0
+
+
+def _stop_value(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, Sequence) and all(isinstance(v, str) for v in value)
+    )
+
+
+_OPTION_CHECKS = {
+    "max_tokens": (_positive_int, "a positive int"),
+    "max_new_tokens": (_positive_int, "a positive int"),
+    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
+    "temperature": (_non_negative_number, "a number >= 0"),
+    "top_p": (lambda v: _non_negative_number(v) and 0 < float(v) <= 1, "a number in (0, 1]"),
+    "timeout": (lambda v: _non_negative_number(v) and float(v) > 0, "a number of seconds > 0"),
+    "stop": (_stop_value, "a str or a list of str"),
+}
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Reject common options of the wrong type, naming what is expected."""
+    for name, value in options.items():
+        check = _OPTION_CHECKS.get(name)
+        if check is not None and value is not None and not check[0](value):
+            raise InvalidOptionError(f"option {name}={value!r} must be {check[1]}")
+
+
+def coerce_sources(sources: object) -> list[Source]:
+    """Accept a non-empty sequence of ``Source`` or ``str``; say what is wrong otherwise."""
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
+        raise InvalidSourceError(
+            f"sources must be a list of Source (or str), got {type(sources).__name__}; "
+            "wrap a single document as [Source(text)]"
+        )
+    if not sources:
+        raise InvalidSourceError(
+            "sources is empty: citeformer needs at least one source to cite; "
+            "retrieve documents first, or call the model without citeformer"
+        )
+    out: list[Source] = []
+    for i, source in enumerate(sources):
+        if isinstance(source, Source):
+            out.append(source)
+        elif isinstance(source, str):
+            out.append(Source(source))
+        else:
+            raise InvalidSourceError(
+                f"sources[{i}] is a {type(source).__name__}; pass Source(content, metadata) or a str"
+            )
+    return out
+
+
+def prepare(
+    prompt: object,
+    sources: object,
+    *,
+    policy: Policy,
+    marker_style: MarkerStyle,
+    bibliography_style: str,
+    strict: bool,
+    enforcement: Enforcement,
+    budget: PromptBudget | None,
+    options: dict[str, Any],
+) -> CallPlan:
+    """Check the inputs and build the call plan (no I/O)."""
+    if not isinstance(prompt, str):
+        raise InvalidPromptError(f"prompt must be a str, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise InvalidPromptError("prompt is empty; pass the user's question")
+    if not isinstance(strict, bool):
+        raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
+    check_options(options)
+    source_list = coerce_sources(sources)
+    request = CitationRequest.build(
+        prompt, source_list, policy, marker_style=marker_style, budget=budget
+    )
+    backend_options = {**options, "request": request, "marker_style": marker_style}
+    return CallPlan(
+        prompt=prompt,
+        sources=source_list,
+        policy=policy,
+        marker_style=marker_style,
+        bibliography_style=bibliography_style,
+        strict=strict,
+        enforcement=enforcement,
+        backend_options=backend_options,
+    )
+
+
+class Assembly:
+    """Per-call accumulator: raw backend text in, events and a result out.
+
+    Args:
+        plan: The call plan.
+        raise_early: In strict mode, raise at the first invalid marker (streams)
+            instead of after the whole text (``generate``, which lists them all).
+    """
+
+    def __init__(self, plan: CallPlan, *, raise_early: bool) -> None:
+        self._plan = plan
+        self._raise_early = raise_early
+        self._parser = MarkerParser(len(plan.sources), plan.marker_style)
+        self._parts: list[str] = []
+        self._markers: list[MarkerEvent] = []
+        self._invalid: list[InvalidMarker] = []
+        self._raw: list[str] = []
+        self._info = EMPTY_INFO
+        self._provider: dict[tuple[int, int], ProviderCitation] = {}
+        self.result: GenerationResult | None = None
+
+    @property
+    def text(self) -> str:
+        """Validated text settled so far."""
+        return "".join(self._parts)
+
+    @property
+    def raw_text(self) -> str:
+        """Raw backend text received so far."""
+        return "".join(self._raw)
+
+    def feed(self, raw: str) -> list[StreamEvent]:
+        """Take one raw chunk (it may carry call info)."""
+        info = call_info(raw)
+        if info is not EMPTY_INFO:
+            self._add_info(info)
+        if not raw:
+            return []
+        self._raw.append(raw)
+        return self._translate(self._parser.feed(raw))
+
+    def finish(self) -> list[StreamEvent]:
+        """Settle the end of the text and build the result."""
+        events = self._translate(self._parser.flush())
+        if self._plan.strict and self._invalid:
+            raise InvalidCitationError(self._invalid, self.raw_text)
+        self.result = self._build()
+        events.append(Completed(self.result))
+        return events
+
+    def interrupted(self, exc: BaseException) -> StreamInterruptedError:
+        """The typed error for a stream that failed after some text arrived."""
+        return StreamInterruptedError(
+            f"stream interrupted after {len(self.raw_text)} characters: {exc!r}",
+            partial_text=self.text,
+            raw_text=self.raw_text,
+        )
+
+    def _add_info(self, info: CallInfo) -> None:
+        self._info = self._info.merge(info)
+        for pc in info.citations:
+            self._provider[(pc.raw_offset, pc.source_id)] = pc
+        if info.invalid_markers:
+            self._invalid.extend(info.invalid_markers)
+            self._check_strict()
+
+    def _check_strict(self) -> None:
+        if self._plan.strict and self._raise_early and self._invalid:
+            raise InvalidCitationError(self._invalid, self.raw_text)
+
+    def _translate(self, parsed: list[TextEvent | MarkerEvent | Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        for event in parsed:
+            if isinstance(event, TextEvent):
+                self._parts.append(event.text)
+                events.append(TextDelta(event.text))
+            elif isinstance(event, MarkerEvent):
+                self._parts.append(event.text)
+                self._markers.append(event)
+                events.append(TextDelta(event.text))
+                events.extend(CitationEvent(c) for c in self._citations(event))
+            else:
+                self._invalid.append(event.marker)
+                self._check_strict()
+                events.append(MarkerRemoved(event.marker))
+        return events
+
+    def _citations(self, marker: MarkerEvent) -> list[Citation]:
+        out = []
+        for source_id in marker.ids:
+            pc = self._provider.get((marker.raw_start, source_id))
+            out.append(
+                Citation(
+                    source_id=source_id,
+                    start=marker.start,
+                    end=marker.end,
+                    marker=marker.text,
+                    cited_text=pc.cited_text if pc else None,
+                    source_start=pc.source_start if pc else None,
+                    source_end=pc.source_end if pc else None,
+                )
+            )
+        return out
+
+    def _build(self) -> GenerationResult:
+        plan = self._plan
+        citations = tuple(c for m in self._markers for c in self._citations(m))
+        cited = list(dict.fromkeys(c.source_id for c in citations))
+        references = render_references(plan.sources, cited, plan.bibliography_style)
+        return GenerationResult(
+            text=self.text,
+            citations=citations,
+            references=references,
+            sources=tuple(plan.sources),
+            usage=self._info.usage,
+            finish_reason=self._info.finish_reason,
+            enforcement=self._info.enforcement or plan.enforcement,
+            invalid_markers=tuple(self._invalid),
+        )

@@ -1,0 +1,177 @@
+"""Source-grounded prompt assembly with a budget.
+
+The sources' *content* goes into the prompt, each under the label the answer
+must use to cite it (``[1]``, ``(1)``, ``{1}``, ``^1``), with instructions that
+match the policy. Metadata is used for a title line only; the bibliography is
+rendered from it later, never by the model.
+
+Budget strategy (``PromptBudget``): the source texts share the budget fairly.
+Every source gets an equal share; sources shorter than their share keep their
+full text and the unused room is handed to the longer ones (water-filling), so a
+budget never starves a short source to feed a long one. Truncated texts are cut
+at a word boundary and end with ``" …"``. With a token counter, the character
+budget is derived from the counter's measured characters-per-token and then
+shrunk until the counted total fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+from citeformer.core import Policy, Source
+from citeformer.errors import InvalidOptionError
+from citeformer.grammar.language import CitationLanguage
+
+TRUNCATION_MARK = " …"
+DEFAULT_MAX_CHARS = 24_000
+
+
+class Message(TypedDict):
+    """A chat message in the common ``{"role", "content"}`` form."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptBudget:
+    """How much source text the prompt may hold.
+
+    Attributes:
+        max_chars: Characters of source content in total.
+        max_tokens: Tokens of source content in total; needs ``count_tokens``.
+        count_tokens: The model's token counter (``lambda s: len(tok.encode(s))``).
+    """
+
+    max_chars: int | None = DEFAULT_MAX_CHARS
+    max_tokens: int | None = None
+    count_tokens: Callable[[str], int] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_chars", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise InvalidOptionError(f"PromptBudget.{name} must be a positive int or None")
+        if self.max_tokens is not None and self.count_tokens is None:
+            raise InvalidOptionError(
+                "PromptBudget.max_tokens needs count_tokens (a function str -> int)"
+            )
+
+
+def fit_contents(contents: Sequence[str], budget: PromptBudget) -> list[str]:
+    """Truncate ``contents`` so together they fit ``budget`` (see module docs)."""
+    limit = budget.max_chars
+    if budget.max_tokens is not None and budget.count_tokens is not None:
+        count = budget.count_tokens
+        total_chars = sum(len(c) for c in contents) or 1
+        per_char = max(count("".join(contents)), 1) / total_chars
+        token_limit = int(budget.max_tokens / per_char)
+        limit = token_limit if limit is None else min(limit, token_limit)
+        fitted = _water_fill(contents, limit)
+        while sum(count(c) for c in fitted) > budget.max_tokens and limit > len(contents):
+            limit = int(limit * 0.9)
+            fitted = _water_fill(contents, limit)
+        return fitted
+    return list(contents) if limit is None else _water_fill(contents, limit)
+
+
+def _water_fill(contents: Sequence[str], limit: int) -> list[str]:
+    if sum(len(c) for c in contents) <= limit:
+        return list(contents)
+    shares = [0] * len(contents)
+    remaining = limit
+    open_ids = sorted(range(len(contents)), key=lambda i: len(contents[i]))
+    while open_ids:
+        share = remaining // len(open_ids)
+        i = open_ids[0]
+        if len(contents[i]) <= share:
+            shares[i] = len(contents[i])
+            remaining -= shares[i]
+            open_ids.pop(0)
+            continue
+        for i in open_ids:
+            shares[i] = share
+        break
+    return [_cut(c, s) for c, s in zip(contents, shares, strict=True)]
+
+
+def _cut(text: str, size: int) -> str:
+    if len(text) <= size:
+        return text
+    room = size - len(TRUNCATION_MARK)
+    if room <= 0:
+        return ""
+    cut = text.rfind(" ", 0, room + 1)
+    if cut < room // 2:
+        cut = room
+    return text[:cut].rstrip() + TRUNCATION_MARK
+
+
+def _instructions(language: CitationLanguage) -> str:
+    style = language.marker_style
+    one = style.format([1])
+    n = language.n
+    ids = f"{style.format([1])}" if n == 1 else f"{style.format([1])} to {style.format([n])}"
+    lines = [
+        "Answer the question using only the numbered sources below.",
+        f"Cite a source with its marker, for example {one}. Only the markers {ids} exist;"
+        " never cite any other number.",
+    ]
+    if language.group.max_size > 1:
+        lines.append(
+            f"To cite several sources at once, write one marker with increasing ids, "
+            f"for example {style.format([1, 2])}."
+        )
+    if language.policy is Policy.REQUIRED:
+        lines.append(
+            "Every sentence must contain at least one citation marker, placed before the"
+            f" sentence's final punctuation, like: Paris is the capital of France {one}."
+        )
+    elif language.policy is Policy.QUOTES_ONLY:
+        lines.append(
+            "Quote the sources word for word inside double quotes and put the marker right"
+            f' after each closing quote, like: "Paris is the capital"{one}. Use markers'
+            " nowhere else."
+        )
+    else:
+        lines.append(f"Put a marker after each statement that a source supports, like {one}.")
+    return "\n".join(lines)
+
+
+def format_sources(
+    sources: Sequence[Source], language: CitationLanguage, budget: PromptBudget | None = None
+) -> str:
+    """The numbered source block, each labelled with the marker that cites it."""
+    contents = fit_contents([s.content for s in sources], budget or PromptBudget())
+    blocks = []
+    for i, (source, content) in enumerate(zip(sources, contents, strict=True), start=1):
+        title = f" {source.title}" if source.title else ""
+        blocks.append(f"{language.marker_style.format([i])}{title}\n{content}")
+    return "\n\n".join(blocks)
+
+
+def build_messages(
+    question: str,
+    sources: Sequence[Source],
+    language: CitationLanguage,
+    budget: PromptBudget | None = None,
+) -> list[Message]:
+    """Chat messages (system instructions, then sources and question)."""
+    user = f"Sources:\n\n{format_sources(sources, language, budget)}\n\nQuestion: {question}"
+    return [
+        {"role": "system", "content": _instructions(language)},
+        {"role": "user", "content": user},
+    ]
+
+
+def build_prompt(
+    question: str,
+    sources: Sequence[Source],
+    language: CitationLanguage,
+    budget: PromptBudget | None = None,
+) -> str:
+    """The same content as one plain prompt, for completion-style models."""
+    messages = build_messages(question, sources, language, budget)
+    return "\n\n".join(m["content"] for m in messages) + "\n\nAnswer:"

@@ -1,0 +1,186 @@
+"""StreamingResult and AsyncStreamingResult: thin shells around an Assembly.
+
+The two differ only in ``for`` versus ``async for`` over the backend's chunks;
+what the chunks mean is decided by :class:`~citeformer.pipeline.Assembly`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
+from types import TracebackType
+from typing import Self
+
+from citeformer.core import GenerationResult
+from citeformer.errors import InvalidCitationError, StreamInterruptedError
+from citeformer.events import Completed, StreamEvent, TextDelta
+from citeformer.pipeline import Assembly
+
+
+class _StreamBase:
+    """What the sync and async streams share: state, text, the final result."""
+
+    def __init__(self, assembly: Assembly) -> None:
+        self._assembly = assembly
+        self._error: Exception | None = None
+
+    @property
+    def text(self) -> str:
+        """Validated answer text received so far."""
+        return self._assembly.text
+
+    @property
+    def result(self) -> GenerationResult | None:
+        """The final result once the stream has ended, else None."""
+        return self._assembly.result
+
+    def _failed(self, exc: Exception) -> Exception:
+        """Remember a failure; wrap it if raw text had already arrived."""
+        if self._assembly.raw_text and not isinstance(
+            exc, (InvalidCitationError, StreamInterruptedError)
+        ):
+            wrapped = self._assembly.interrupted(exc)
+            wrapped.__cause__ = exc
+            self._error = wrapped
+            return wrapped
+        self._error = exc
+        return exc
+
+
+class StreamingResult(_StreamBase):
+    """A sync answer stream: iterate ``str`` chunks, or :meth:`events` for typed events.
+
+    Work starts on first iteration. Chunks never hold part of a marker or an
+    invalid marker. If the backend fails after some text arrived, iteration raises
+    :class:`~citeformer.errors.StreamInterruptedError` with ``partial_text``.
+    """
+
+    def __init__(self, assembly: Assembly, open_stream: Callable[[], Iterator[str]]) -> None:
+        super().__init__(assembly)
+        self._open = open_stream
+        self._iterator: Iterator[str] | None = None
+        self._events = self._run()
+
+    def _run(self) -> Generator[StreamEvent, None, None]:
+        try:
+            self._iterator = iter(self._open())
+            for raw in self._iterator:
+                yield from self._assembly.feed(raw)
+            yield from self._assembly.finish()
+        except Exception as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            self._close_backend()
+
+    def _close_backend(self) -> None:
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            close()
+
+    def events(self) -> Iterator[StreamEvent]:
+        """Typed events: text deltas, one per resolved citation, then ``Completed``."""
+        if self._error is not None:
+            raise self._error
+        return self._events
+
+    def __iter__(self) -> Iterator[str]:
+        for event in self.events():
+            if isinstance(event, TextDelta):
+                yield event.text
+
+    def finalize(self) -> GenerationResult:
+        """Drain what is left and return the result (idempotent)."""
+        if self._error is not None:
+            raise self._error
+        for event in self._events:
+            if isinstance(event, Completed):
+                break
+        if self._assembly.result is None:
+            raise RuntimeError("stream was closed before it finished")
+        return self._assembly.result
+
+    def close(self) -> None:
+        """Stop early; the backend's iterator is closed (decoding stops)."""
+        self._events.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class AsyncStreamingResult(_StreamBase):
+    """An async answer stream: ``async for`` over ``str`` chunks, or :meth:`events`.
+
+    Returned by a plain call; the backend is called on first iteration. Cancelling
+    the consuming task (or :meth:`aclose`) closes the backend's iterator.
+    """
+
+    def __init__(self, assembly: Assembly, open_stream: Callable[[], AsyncIterator[str]]) -> None:
+        super().__init__(assembly)
+        self._open = open_stream
+        self._iterator: AsyncIterator[str] | None = None
+        self._events = self._run()
+
+    async def _run(self) -> AsyncGenerator[StreamEvent, None]:
+        try:
+            self._iterator = self._open()
+            async for raw in self._iterator:
+                for event in self._assembly.feed(raw):
+                    yield event
+            for event in self._assembly.finish():
+                yield event
+        except Exception as exc:
+            error = self._failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            aclose = getattr(self._iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """Typed events: text deltas, one per resolved citation, then ``Completed``."""
+        if self._error is not None:
+            raise self._error
+        return self._events
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._error is not None:
+            raise self._error
+        while True:
+            event = await self._events.__anext__()
+            if isinstance(event, TextDelta):
+                return event.text
+
+    async def finalize(self) -> GenerationResult:
+        """Drain what is left and return the result (idempotent)."""
+        if self._error is not None:
+            raise self._error
+        async for event in self._events:
+            if isinstance(event, Completed):
+                break
+        if self._assembly.result is None:
+            raise RuntimeError("stream was closed before it finished")
+        return self._assembly.result
+
+    async def aclose(self) -> None:
+        """Stop early; the backend's iterator is closed."""
+        await self._events.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,150 @@
+"""The marker parser and validator: the rules every path shares."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from citeformer.core import MarkerStyle
+from citeformer.markers import (
+    InvalidMarkerEvent,
+    MarkerEvent,
+    MarkerParser,
+    TextEvent,
+    neutralize,
+    parse_body,
+    validate,
+)
+
+B = MarkerStyle.BRACKET
+
+
+@pytest.mark.parametrize(
+    ("body", "ids", "reason"),
+    [
+        ("1", (1,), None),
+        ("1, 3", (1, 3), None),
+        ("1,3", (1, 3), None),
+        ("3, 1", (3, 1), None),
+        ("0", (), "zero"),
+        ("00", (), "zero"),
+        ("02", (), "leading_zero"),
+        ("11", (), "out_of_range"),
+        ("1-3", (), "range"),
+        ("1–3", (), "range"),
+        ("1,", (), "malformed"),
+        ("1 2", (), "malformed"),
+        ("1, 1", (), "duplicate"),
+        ("1;2", (), "malformed"),
+    ],
+)
+def test_parse_body(body: str, ids: tuple[int, ...], reason: str | None) -> None:
+    assert parse_body(body, 10) == (ids, reason)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean", "reasons"),
+    [
+        ("Paris [1].", "Paris [1].", []),
+        ("Paris [0].", "Paris.", ["zero"]),
+        ("Paris [4].", "Paris.", ["out_of_range"]),
+        ("Paris [02].", "Paris.", ["leading_zero"]),
+        ("Paris [1-999] is big.", "Paris is big.", ["range"]),
+        ("Paris [1, 2, 4].", "Paris.", ["out_of_range"]),
+        ("Paris [2, 2].", "Paris.", ["duplicate"]),
+        ("Paris [1 is big.", "Paris is big.", ["unclosed"]),
+        ("Paris is big [2", "Paris is big", ["unclosed"]),
+        ("See [the docs] and [a1].", "See [the docs] and [a1].", []),
+        ("Arrays like x[] and [", "Arrays like x[] and [", []),
+        ("Long [1111111111111111111111111111111111111111] x", "Long1111111] x", ["malformed"]),
+    ],
+)
+def test_validate_removes_invalid_markers(raw: str, clean: str, reasons: list[str]) -> None:
+    result = validate(raw, 3, B)
+    assert [m.reason for m in result.invalid] == reasons
+    if reasons != ["malformed"]:
+        assert result.text == clean
+    for marker in result.invalid:
+        assert raw[marker.start : marker.end] == marker.text
+
+
+def test_valid_marker_positions_point_into_the_clean_text() -> None:
+    result = validate("A [9] b [1, 3] c [2].", 3, B)
+    assert result.text == "A b [1, 3] c [2]."
+    assert [(m.ids, result.text[m.start : m.end]) for m in result.markers] == [
+        ((1, 3), "[1, 3]"),
+        ((2,), "[2]"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("style", "raw", "clean"),
+    [
+        (MarkerStyle.PAREN, "Paris (1) is (see above) big (7).", "Paris (1) is (see above) big."),
+        (MarkerStyle.CURLY, "Paris {1} and {x} {0}.", "Paris {1} and {x}."),
+        (MarkerStyle.CARET, "Paris^1 and x^2 is 5^12.", "Paris^1 and x^2 is 5."),
+        (MarkerStyle.CARET, "e^x grows^3", "e^x grows^3"),
+    ],
+)
+def test_other_styles(style: MarkerStyle, raw: str, clean: str) -> None:
+    assert validate(raw, 3, style).text == clean
+
+
+def test_neutralize_removes_every_marker() -> None:
+    assert neutralize("Claim [1] and [9] stay text [x].", B) == "Claim and stay text [x]."
+
+
+def _run_chunks(text: str, cuts: list[int], n: int, style: MarkerStyle) -> list[object]:
+    parser = MarkerParser(n, style)
+    events: list[object] = []
+    last = 0
+    for cut in sorted(set(cuts)):
+        events += parser.feed(text[last:cut])
+        last = cut
+    events += parser.feed(text[last:])
+    events += parser.flush()
+    return events
+
+
+ALPHABET = "ab .,[]()^{}0123456789-\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet=ALPHABET, max_size=60),
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+    style=st.sampled_from(list(MarkerStyle)),
+    n=st.integers(1, 12),
+)
+def test_any_chunking_gives_the_same_events_as_one_pass(
+    text: str, cuts: list[int], style: MarkerStyle, n: int
+) -> None:
+    whole = validate(text, n, style)
+    events = _run_chunks(text, cuts, n, style)
+    texts = [e.text for e in events if isinstance(e, (TextEvent, MarkerEvent))]
+    assert "".join(texts) == whole.text
+    assert tuple(e for e in events if isinstance(e, MarkerEvent)) == whole.markers
+    assert tuple(e.marker for e in events if isinstance(e, InvalidMarkerEvent)) == whole.invalid
+    # No text event ever carries a marker candidate: those come only as MarkerEvents.
+    for event in events:
+        if isinstance(event, TextEvent):
+            assert validate(event.text, 0, style).invalid == ()
+
+
+def test_marker_is_held_back_until_complete() -> None:
+    parser = MarkerParser(3, B)
+    assert parser.feed("Paris is big [") == [TextEvent("Paris is big")]
+    assert parser.feed("1") == []
+    events = parser.feed("] and")
+    assert [type(e) for e in events] == [TextEvent, MarkerEvent, TextEvent]
+    assert events[0] == TextEvent(" ")
+
+
+def test_validation_is_fast_enough_for_long_texts() -> None:
+    rng = random.Random(0)
+    words = [rng.choice(["alpha", "beta", "[1]", "[2, 3]", "[9]", "x."]) for _ in range(5000)]
+    result = validate(" ".join(words), 3, B)
+    assert "[9]" not in result.text
