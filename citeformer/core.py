@@ -118,6 +118,7 @@ class Source:
 
     content: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    _metadata_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.content, str):
@@ -130,6 +131,14 @@ class Source:
                 f"Source.metadata must be a CSL-JSON mapping, got {type(self.metadata).__name__}"
             )
         object.__setattr__(self, "metadata", dict(self.metadata))
+        # Computed once: bibliography caches key on it, and so does hashing.
+        key = json.dumps(self.metadata, sort_keys=True, ensure_ascii=False, default=str)
+        object.__setattr__(self, "_metadata_key", key)
+
+    @property
+    def metadata_key(self) -> str:
+        """Canonical JSON of ``metadata`` (sorted keys), computed once."""
+        return self._metadata_key
 
     @property
     def title(self) -> str | None:
@@ -138,7 +147,7 @@ class Source:
         return str(title) if title is not None else None
 
     def __hash__(self) -> int:
-        return hash((self.content, json.dumps(self.metadata, sort_keys=True, default=str)))
+        return hash((self.content, self._metadata_key))
 
 
 @dataclass(frozen=True, slots=True)

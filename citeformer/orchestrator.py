@@ -94,7 +94,7 @@ class Citeformer:
 
     @staticmethod
     def _complete(plan: CallPlan, raw: str) -> GenerationResult:
-        assembly = Assembly(plan, raise_early=False)
+        assembly = Assembly(plan, raise_early=False, events=False)
         assembly.feed(raw)
         assembly.finish()
         assert assembly.result is not None

@@ -32,7 +32,7 @@ from citeformer.errors import (
     StreamInterruptedError,
 )
 from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
-from citeformer.markers import MarkerEvent, MarkerParser, TextEvent
+from citeformer.markers import MarkerEvent, MarkerParser, ParseEvent, TextEvent
 from citeformer.prompts import PromptBudget
 from citeformer.render import render_references
 
@@ -153,11 +153,14 @@ class Assembly:
         plan: The call plan.
         raise_early: In strict mode, raise at the first invalid marker (streams)
             instead of after the whole text (``generate``, which lists them all).
+        events: Build stream events (``generate`` needs only the result).
     """
 
-    def __init__(self, plan: CallPlan, *, raise_early: bool) -> None:
+    def __init__(self, plan: CallPlan, *, raise_early: bool, events: bool = True) -> None:
         self._plan = plan
         self._raise_early = raise_early
+        self._want_events = events
+        self._citations_so_far: list[Citation] = []
         self._parser = MarkerParser(len(plan.sources), plan.marker_style)
         self._parts: list[str] = []
         self._markers: list[MarkerEvent] = []
@@ -216,21 +219,27 @@ class Assembly:
         if self._plan.strict and self._raise_early and self._invalid:
             raise InvalidCitationError(self._invalid, self.raw_text)
 
-    def _translate(self, parsed: list[TextEvent | MarkerEvent | Any]) -> list[StreamEvent]:
+    def _translate(self, parsed: list[ParseEvent]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
+        want = self._want_events
         for event in parsed:
             if isinstance(event, TextEvent):
                 self._parts.append(event.text)
-                events.append(TextDelta(event.text))
+                if want:
+                    events.append(TextDelta(event.text))
             elif isinstance(event, MarkerEvent):
                 self._parts.append(event.text)
                 self._markers.append(event)
-                events.append(TextDelta(event.text))
-                events.extend(CitationEvent(c) for c in self._citations(event))
+                citations = self._citations(event)
+                self._citations_so_far.extend(citations)
+                if want:
+                    events.append(TextDelta(event.text))
+                    events.extend(CitationEvent(c) for c in citations)
             else:
                 self._invalid.append(event.marker)
                 self._check_strict()
-                events.append(MarkerRemoved(event.marker))
+                if want:
+                    events.append(MarkerRemoved(event.marker))
         return events
 
     def _citations(self, marker: MarkerEvent) -> list[Citation]:
@@ -252,7 +261,10 @@ class Assembly:
 
     def _build(self) -> GenerationResult:
         plan = self._plan
-        citations = tuple(c for m in self._markers for c in self._citations(m))
+        if self._provider:  # details may have arrived after their markers
+            citations = tuple(c for m in self._markers for c in self._citations(m))
+        else:
+            citations = tuple(self._citations_so_far)
         cited = list(dict.fromkeys(c.source_id for c in citations))
         references = render_references(plan.sources, cited, plan.bibliography_style)
         return GenerationResult(

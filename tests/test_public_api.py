@@ -1,0 +1,40 @@
+"""The curated public API and import hygiene."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import citeformer
+
+EXPECTED = {
+    "AsyncStreamingResult", "Backend", "BackendError", "BackendText", "CallInfo", "Citation",
+    "CitationEvent", "CitationLanguage", "CitationRequest", "Citeformer", "CiteformerError",
+    "Completed", "Enforcement", "GenerationError", "GenerationResult", "InvalidCitationError",
+    "InvalidMarker", "InvalidOptionError", "InvalidSourceError", "MarkerRemoved", "MarkerStyle",
+    "MockBackend", "Policy", "PromptBudget", "Reference", "Source", "StreamEvent",
+    "StreamInterruptedError", "StreamingResult", "TextDelta", "TokenUsage", "UsageError",
+    "__version__", "citation_language",
+}  # fmt: skip
+
+HEAVY = [
+    "torch", "transformers", "xgrammar", "llguidance", "llama_cpp", "vllm", "openai",
+    "anthropic", "google.genai", "mistralai", "langchain_core", "llama_index", "citeproc",
+    "lxml", "pydantic", "tokenizers", "numpy",
+]  # fmt: skip
+
+
+def test_all_is_pinned() -> None:
+    assert set(citeformer.__all__) == EXPECTED
+    for name in citeformer.__all__:
+        assert hasattr(citeformer, name)
+
+
+def test_import_pulls_in_no_extra() -> None:
+    code = (
+        "import sys, json, citeformer; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
