@@ -38,6 +38,17 @@ def _sources(n: int) -> list[Source]:
     ]  # fmt: skip
 
 
+def _measure(
+    backend: Backend, cf: Citeformer, sources: list[Source], calls: int
+) -> tuple[float, float, float, float]:
+    return (
+        per_call_us(lambda: backend.generate("q", sources, Policy.AUTO), calls=calls),
+        per_call_us(lambda: cf.generate("q", sources), calls=calls),
+        async_per_call_us(lambda: backend.agenerate("q", sources, Policy.AUTO), calls=calls),
+        async_per_call_us(lambda: cf.agenerate("q", sources), calls=calls),
+    )
+
+
 def run() -> str:
     rows = []
     for n in (10, 1000):
@@ -46,10 +57,7 @@ def run() -> str:
         backend: Backend = MockBackend(answer)
         cf = Citeformer(backend)
         calls = 300 if n == 10 else 40
-        raw = per_call_us(lambda: backend.generate("q", sources, Policy.AUTO), calls=calls)
-        full = per_call_us(lambda: cf.generate("q", sources), calls=calls)
-        araw = async_per_call_us(lambda: backend.agenerate("q", sources, Policy.AUTO), calls=calls)
-        afull = async_per_call_us(lambda: cf.agenerate("q", sources), calls=calls)
+        raw, full, araw, afull = _measure(backend, cf, sources, calls)
         cited = cf.generate("q", sources).cited_ids
         rows.append([f"N = {n}", "generate", f"{raw:.1f}", f"{full:.1f}", f"{full - raw:.1f}",
                      f"{len(answer)} chars, {len(cited)} cited"])  # fmt: skip

@@ -41,10 +41,14 @@ def run() -> str:
         for policy in (Policy.AUTO, Policy.REQUIRED):
             build_ms, all_ms = _first_ms(n, policy)
             cached = per_call_us(
-                lambda n=n, policy=policy: to_ebnf(citation_language(n, policy, MarkerStyle.BRACKET)),
+                lambda n=n, policy=policy: to_ebnf(
+                    citation_language(n, policy, MarkerStyle.BRACKET)
+                ),
                 calls=20_000,
             )
-            rows.append([f"{n:,}", policy.value, f"{build_ms:.2f}", f"{all_ms:.2f}", f"{cached:.2f}"])
+            rows.append(
+                [f"{n:,}", policy.value, f"{build_ms:.2f}", f"{all_ms:.2f}", f"{cached:.2f}"]
+            )
     return table(
         "Citation grammar: first build vs cached lookup",
         ["N", "policy", "first build ms", "build + EBNF + Lark ms", "cached lookup µs"],

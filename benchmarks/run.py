@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import core_overhead, grammar_build  # noqa: E402
+from benchmarks import core_overhead, grammar_build
 
 SECTIONS = [core_overhead, grammar_build]
 

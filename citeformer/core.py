@@ -78,7 +78,7 @@ class MarkerStyle(_CoercibleEnum):
         """The character that ends a marker ('' for the caret style)."""
         return _MARKER_CHARS[self][1]
 
-    def format(self, ids: Sequence[int]) -> str:
+    def marker(self, ids: Sequence[int]) -> str:
         """Render a marker for ``ids`` in this style (``[1, 3]``, ``^2``)."""
         if self is MarkerStyle.CARET:
             return "".join(f"^{i}" for i in ids)

@@ -150,11 +150,15 @@ class MarkerParser:
                 self._emit(events, buf[emit_from:j])
                 start = self._out_len
                 self._out_len += end - j
-                events.append(MarkerEvent(ids, buf[j:end], start, self._out_len, self._raw_base + j))
+                events.append(
+                    MarkerEvent(ids, buf[j:end], start, self._out_len, self._raw_base + j)
+                )
             else:
                 cut = _strip_hspace_left(buf, j, emit_from)
                 self._emit(events, buf[emit_from:cut])
-                invalid = InvalidMarker(buf[j:end], self._raw_base + j, self._raw_base + end, reason)
+                invalid = InvalidMarker(
+                    buf[j:end], self._raw_base + j, self._raw_base + end, reason
+                )
                 events.append(InvalidMarkerEvent(invalid))
             emit_from = search_from = end
         if hold_from == len(buf) and not final:

@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from citeformer.backends.base import EMPTY_INFO, CallInfo, CitationRequest, ProviderCitation, call_info
+from citeformer.backends.base import (
+    EMPTY_INFO,
+    CallInfo,
+    CitationRequest,
+    ProviderCitation,
+    call_info,
+)
 from citeformer.core import (
     Citation,
     Enforcement,
@@ -55,8 +61,25 @@ def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def _non_negative_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) >= 0
+    number = _number(value)
+    return number is not None and number >= 0
+
+
+def _positive_number(value: object) -> bool:
+    number = _number(value)
+    return number is not None and number > 0
+
+
+def _probability(value: object) -> bool:
+    number = _number(value)
+    return number is not None and 0 < number <= 1
 
 
 def _stop_value(value: object) -> bool:
@@ -70,8 +93,8 @@ _OPTION_CHECKS = {
     "max_new_tokens": (_positive_int, "a positive int"),
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
     "temperature": (_non_negative_number, "a number >= 0"),
-    "top_p": (lambda v: _non_negative_number(v) and 0 < float(v) <= 1, "a number in (0, 1]"),
-    "timeout": (lambda v: _non_negative_number(v) and float(v) > 0, "a number of seconds > 0"),
+    "top_p": (_probability, "a number in (0, 1]"),
+    "timeout": (_positive_number, "a number of seconds > 0"),
     "stop": (_stop_value, "a str or a list of str"),
 }
 
@@ -104,7 +127,8 @@ def coerce_sources(sources: object) -> list[Source]:
             out.append(Source(source))
         else:
             raise InvalidSourceError(
-                f"sources[{i}] is a {type(source).__name__}; pass Source(content, metadata) or a str"
+                f"sources[{i}] is a {type(source).__name__}; "
+                "pass Source(content, metadata) or a str"
             )
     return out
 

@@ -111,9 +111,9 @@ def _cut(text: str, size: int) -> str:
 
 def _instructions(language: CitationLanguage) -> str:
     style = language.marker_style
-    one = style.format([1])
+    one = style.marker([1])
     n = language.n
-    ids = f"{style.format([1])}" if n == 1 else f"{style.format([1])} to {style.format([n])}"
+    ids = f"{style.marker([1])}" if n == 1 else f"{style.marker([1])} to {style.marker([n])}"
     lines = [
         "Answer the question using only the numbered sources below.",
         f"Cite a source with its marker, for example {one}. Only the markers {ids} exist;"
@@ -122,7 +122,7 @@ def _instructions(language: CitationLanguage) -> str:
     if language.group.max_size > 1:
         lines.append(
             f"To cite several sources at once, write one marker with increasing ids, "
-            f"for example {style.format([1, 2])}."
+            f"for example {style.marker([1, 2])}."
         )
     if language.policy is Policy.REQUIRED:
         lines.append(
@@ -148,7 +148,7 @@ def format_sources(
     blocks = []
     for i, (source, content) in enumerate(zip(sources, contents, strict=True), start=1):
         title = f" {source.title}" if source.title else ""
-        blocks.append(f"{language.marker_style.format([i])}{title}\n{content}")
+        blocks.append(f"{language.marker_style.marker([i])}{title}\n{content}")
     return "\n\n".join(blocks)
 
 

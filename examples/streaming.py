@@ -21,8 +21,10 @@ def sync_demo(cf: Citeformer) -> None:
         elif isinstance(event, CitationEvent):
             print(f"<cite {event.citation.source_id}>", end="")
         elif isinstance(event, Completed):
-            print(f"\n{len(event.result.citations)} citations, "
-                  f"{len(event.result.invalid_markers)} marker removed")
+            print(
+                f"\n{len(event.result.citations)} citations, "
+                f"{len(event.result.invalid_markers)} marker removed"
+            )
 
 
 async def async_demo(cf: Citeformer) -> None:

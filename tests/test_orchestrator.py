@@ -23,11 +23,16 @@ from citeformer import (
 from citeformer.backends.base import Backend, CitationRequest
 from citeformer.errors import InvalidPromptError, UsageError
 
+FRANCE = {
+    "title": "France",
+    "author": [{"family": "Dupont", "given": "A."}],
+    "issued": {"date-parts": [[2020]]},
+}
 SOURCES = [
-    Source("Paris is the capital of France.", {"title": "France", "author": [{"family": "Dupont", "given": "A."}], "issued": {"date-parts": [[2020]]}}),
+    Source("Paris is the capital of France.", FRANCE),
     Source("Berlin is the capital of Germany.", {"title": "Germany"}),
     Source("Rome is the capital of Italy.", {"title": "Italy"}),
-]  # fmt: skip
+]
 
 
 def test_generate_returns_validated_cited_answer() -> None:
@@ -60,7 +65,9 @@ def test_backend_receives_request_with_language_and_messages() -> None:
         return "ok [2]."
 
     class Spy(MockBackend):
-        def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        def generate(
+            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+        ) -> str:
             seen.update(options, prompt=prompt, policy=policy)
             return super().generate(prompt, sources, policy, **options)
 
@@ -129,7 +136,9 @@ def test_constructor_checks() -> None:
 
 def test_generate_only_backend_works_on_every_path() -> None:
     class Minimal(Backend):
-        def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        def generate(
+            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+        ) -> str:
             return f"{prompt} is answered [2]."
 
     cf = Citeformer(Minimal())
@@ -147,7 +156,9 @@ def test_generate_only_backend_works_on_every_path() -> None:
 async def test_concurrent_agenerate_calls_each_get_their_own_usage() -> None:
     backend = MockBackend(
         lambda prompt, sources: f"Answer to {prompt} [{int(prompt) % 3 + 1}].",
-        usage=lambda prompt: TokenUsage(prompt_tokens=int(prompt), completion_tokens=2 * int(prompt)),
+        usage=lambda prompt: TokenUsage(
+            prompt_tokens=int(prompt), completion_tokens=2 * int(prompt)
+        ),
     )
     cf = Citeformer(backend)
     results = await asyncio.gather(*(cf.agenerate(str(i), SOURCES) for i in range(200)))
@@ -160,4 +171,7 @@ async def test_concurrent_agenerate_calls_each_get_their_own_usage() -> None:
 
 def test_repr_hides_nothing_sensitive_and_is_readable() -> None:
     cf = Citeformer(MockBackend("x"), marker_style="caret")
-    assert repr(cf) == "Citeformer(MockBackend(chunks=4), style='ieee', citation_policy='auto', marker_style='caret')"
+    assert repr(cf) == (
+        "Citeformer(MockBackend(chunks=4), style='ieee', "
+        "citation_policy='auto', marker_style='caret')"
+    )

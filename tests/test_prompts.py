@@ -63,7 +63,9 @@ def test_token_budget_uses_the_counter() -> None:
         return len(text.split())
 
     contents = [" ".join(f"w{i}" for i in range(400)), " ".join(f"v{i}" for i in range(50))]
-    fitted = fit_contents(contents, PromptBudget(max_chars=None, max_tokens=120, count_tokens=count))
+    fitted = fit_contents(
+        contents, PromptBudget(max_chars=None, max_tokens=120, count_tokens=count)
+    )
     assert sum(count(c) for c in fitted) <= 120
     assert fitted[1] == contents[1]
 

@@ -104,7 +104,7 @@ def test_finalize_drains_after_partial_iteration() -> None:
 
 @pytest.mark.parametrize("style", list(MarkerStyle))
 def test_every_marker_style_streams_cleanly(style: MarkerStyle) -> None:
-    text = f"A {style.format([1])} b {style.format([9])} c {style.format([2])}."
+    text = f"A {style.marker([1])} b {style.marker([9])} c {style.marker([2])}."
     cf = Citeformer(MockBackend(text, chunks=1), marker_style=style)
     chunks = list(cf.stream("q", SOURCES[:3]))
     assert "".join(chunks) == cf.generate("q", SOURCES[:3]).text
@@ -113,7 +113,9 @@ def test_every_marker_style_streams_cleanly(style: MarkerStyle) -> None:
 
 def test_failure_mid_stream_keeps_what_arrived() -> None:
     boom = ConnectionError("connection reset")
-    cf = Citeformer(MockBackend("Alpha holds [1]. Beta [2] more text", chunks=5, error=boom, error_after=4))
+    cf = Citeformer(
+        MockBackend("Alpha holds [1]. Beta [2] more text", chunks=5, error=boom, error_after=4)
+    )
     stream = cf.stream("q", SOURCES)
     received: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
@@ -162,7 +164,9 @@ class _Counting(Backend):
     def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
         return "".join(self.stream(prompt, sources, policy, **options))
 
-    def stream(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> Iterator[str]:
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
         try:
             for i in range(10_000):
                 self.produced += 1

@@ -1,0 +1,1 @@
+"""Backends: the Backend contract, MockBackend, and one module per runtime or provider."""

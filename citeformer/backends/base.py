@@ -105,6 +105,7 @@ class BackendText(str):
     info: CallInfo
 
     def __new__(cls, text: str = "", info: CallInfo = EMPTY_INFO) -> Self:
+        """Wrap ``text`` with ``info``."""
         obj = super().__new__(cls, text)
         obj.info = info
         return obj
@@ -192,7 +193,9 @@ class Backend(abc.ABC):
         the end, since StopIteration cannot cross a future). Closing or cancelling
         this iterator closes the sync iterator once its in-flight ``next`` returns.
         """
-        iterator = await asyncio.to_thread(lambda: iter(self.stream(prompt, sources, policy, **options)))
+        iterator = await asyncio.to_thread(
+            lambda: iter(self.stream(prompt, sources, policy, **options))
+        )
         step: asyncio.Future[object] | None = None
         try:
             while True:
@@ -219,6 +222,7 @@ class Backend(abc.ABC):
         )
 
     def __repr__(self) -> str:
+        """Class name only: backends may hold credentials, which never appear here."""
         return f"{type(self).__name__}()"
 
 

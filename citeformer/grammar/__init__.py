@@ -1,0 +1,1 @@
+"""The citation language and its renderings for each decoding runtime."""

@@ -253,12 +253,15 @@ def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set
     return [
         State("o", loop=TEXT - open_char - quote_starts,
               edges=(Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc")), accepting=True),
-        State("qs", loop=TEXT - open_char - STRAIGHT_QUOTE, edges=(Edge(STRAIGHT_QUOTE, "need"),)),
+        State("qs", loop=TEXT - open_char - STRAIGHT_QUOTE,
+              edges=(Edge(STRAIGHT_QUOTE, "need"),)),
         State("qc", loop=TEXT - open_char - CURLY_CLOSE_QUOTE,
               edges=(Edge(CURLY_CLOSE_QUOTE, "need"),)),
         State("need", loop=H_SPACE, group_target="qm"),
         State("qm", loop=EMPTY, edges=(
-            Edge(after - quote_starts, "o"), Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc"),
+            Edge(after - quote_starts, "o"),
+            Edge(STRAIGHT_QUOTE, "qs"),
+            Edge(CURLY_OPEN_QUOTE, "qc"),
         ), accepting=True),
     ], {"o", "qs", "qc"}  # fmt: skip
 
@@ -281,7 +284,10 @@ def _add_open_states(
         open_name = f"{state.name}open"
         prose_edges: list[Edge] = []
         if state.name in prose_open:
-            for chars, target in ((state.loop, state.name), *((e.chars, e.target) for e in state.edges)):
+            for chars, target in (
+                (state.loop, state.name),
+                *((e.chars, e.target) for e in state.edges),
+            ):
                 allowed = chars - DIGITS - open_char
                 if allowed:
                     prose_edges.append(Edge(allowed, target))

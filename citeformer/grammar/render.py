@@ -56,20 +56,26 @@ def _digits_ebnf(pattern: DigitPattern) -> str:
     return " ".join(parts)
 
 
+def _enum_group_rules(group: GroupRule, define: str, sep: str) -> list[str]:
+    """Rules for groups of up to ``max_size`` strictly increasing ids.
+
+    ``t<i>x<r>`` is what may follow id ``i`` when ``r`` more ids are allowed.
+    """
+    n, more = group.n, group.max_size - 1
+    rules = [f"group{define} " + " | ".join(_enum_alt(i, more, n) for i in range(1, n + 1))]
+    for remaining in range(1, more + 1):
+        for i in range(1, n):
+            choices = " | ".join(_enum_alt(j, remaining - 1, n) for j in range(i + 1, n + 1))
+            rules.append(f"t{i}x{remaining}{define} {sep} ( {choices} )")
+    return rules
+
+
 def _group_rules_ebnf(group: GroupRule) -> list[str]:
     """Rules ``group`` and ``id`` (and tails for increasing groups)."""
     rules = ["id ::= " + " | ".join(_digits_ebnf(p) for p in group.id_patterns)]
     if group.max_size == 1:
-        rules.append("group ::= id")
-        return rules
-    rules.append('sep ::= "," " "?')
-    n, more = group.n, group.max_size - 1
-    rules.append("group ::= " + " | ".join(_enum_alt(i, more, n) for i in range(1, n + 1)))
-    for remaining in range(1, more + 1):
-        for i in range(1, n):
-            alts = " | ".join(_enum_alt(j, remaining - 1, n) for j in range(i + 1, n + 1))
-            rules.append(f"t{i}x{remaining} ::= sep ( {alts} )")
-    return rules
+        return [*rules, "group ::= id"]
+    return [*rules, 'sep ::= "," " "?', *_enum_group_rules(group, " ::=", "sep")]
 
 
 def _enum_alt(value: int, remaining: int, n: int) -> str:
@@ -106,9 +112,9 @@ def to_ebnf(language: CitationLanguage) -> str:
 
 @functools.lru_cache(maxsize=256)
 def to_gbnf(language: CitationLanguage) -> str:
-    """GBNF for llama.cpp; the root rule is ``root``.
+    r"""GBNF for llama.cpp; the root rule is ``root``.
 
-    The subset used (character classes with ``\\u``/``\\U`` escapes, ``*``, ``?``,
+    The subset used (character classes with ``\u``/``\U`` escapes, ``*``, ``?``,
     groups, literals) means the same in llama.cpp's GBNF and XGrammar's EBNF, so
     both come from one writer; this name exists so callers say what they mean.
     """
@@ -157,10 +163,8 @@ def to_lark(language: CitationLanguage) -> str:
             closing = f" {_lark_literal(close)}" if close else ""
             alts.append(f"group{closing} {state.group_target}")
         loop = f"{terminal(_lark_class(state.loop) + '+')}? " if state.loop else ""
-        if alts:
-            body = "(" + " | ".join(alts) + ")" + ("?" if state.accepting else "")
-        else:
-            body = ""
+        optional = "?" if state.accepting else ""
+        body = "(" + " | ".join(alts) + ")" + optional if alts else ""
         rule = f"{state.name}: {loop}{body}".rstrip()
         lines.append(rule if rule != f"{state.name}:" else f'{state.name}: ""')
     group = language.group
@@ -171,14 +175,6 @@ def to_lark(language: CitationLanguage) -> str:
     if group.max_size == 1:
         lines.append("group: ID")
     else:
-        lines.append('SEP: /, ?/')
-        more = group.max_size - 1
-        lines.append(
-            "group: " + " | ".join(_enum_alt(i, more, group.n) for i in range(1, group.n + 1))
-        )
-        for remaining in range(1, more + 1):
-            for i in range(1, group.n):
-                alts = " | ".join(_enum_alt(j, remaining - 1, group.n) for j in range(i + 1, group.n + 1))
-                lines.append(f"t{i}x{remaining}: SEP ({alts})")
+        lines += ["SEP: /, ?/", *_enum_group_rules(group, ":", "SEP")]
     lines += [f"{name}: /{regex}/" for regex, name in terminals.items()]
     return "\n".join(lines) + "\n"

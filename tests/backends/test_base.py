@@ -38,7 +38,9 @@ class SlowChunks(Backend):
     def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
         return "".join(self.stream(prompt, sources, policy))
 
-    def stream(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> Iterator[str]:
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
         for word in ["a ", "b ", "c"]:
             time.sleep(0.05)
             yield word
@@ -80,10 +82,14 @@ async def test_default_astream_yields_to_the_loop_between_chunks() -> None:
 
 async def test_default_astream_passes_empty_and_falsy_chunks_through() -> None:
     class Falsy(Backend):
-        def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        def generate(
+            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+        ) -> str:
             return ""
 
-        def stream(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> Iterator[str]:
+        def stream(
+            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+        ) -> Iterator[str]:
             yield ""
             yield "0"
             yield BackendText("", CallInfo(finish_reason="stop"))

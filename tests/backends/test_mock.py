@@ -38,7 +38,9 @@ def test_chunking_choices() -> None:
 
 
 def test_usage_and_finish_reason_travel_with_the_text() -> None:
-    out = MockBackend("hi", usage=TokenUsage(1, 2), finish_reason="length").generate("q", S, Policy.AUTO)
+    out = MockBackend("hi", usage=TokenUsage(1, 2), finish_reason="length").generate(
+        "q", S, Policy.AUTO
+    )
     assert call_info(out).usage == TokenUsage(1, 2)
     assert call_info(out).finish_reason == "length"
 

@@ -53,7 +53,12 @@ def test_language_and_renderings_are_cached() -> None:
 
 @pytest.mark.parametrize(
     ("n", "error"),
-    [(0, "between 1 and"), (-3, "between 1 and"), (True, "must be an int"), ("5", "must be an int")],
+    [
+        (0, "between 1 and"),
+        (-3, "between 1 and"),
+        (True, "must be an int"),
+        ("5", "must be an int"),
+    ],
 )
 def test_bad_sizes(n: object, error: str) -> None:
     with pytest.raises(InvalidOptionError, match=error):
