@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from citeformer._canonical import canonical_json
 from citeformer.errors import InvalidOptionError, InvalidSourceError, SchemaVersionError
 
 if TYPE_CHECKING:
@@ -132,8 +133,7 @@ class Source:
             )
         object.__setattr__(self, "metadata", dict(self.metadata))
         # Computed once: bibliography caches key on it, and so does hashing.
-        key = json.dumps(self.metadata, sort_keys=True, ensure_ascii=False, default=str)
-        object.__setattr__(self, "_metadata_key", key)
+        object.__setattr__(self, "_metadata_key", canonical_json(self.metadata))
 
     @property
     def metadata_key(self) -> str:

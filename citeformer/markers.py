@@ -21,8 +21,10 @@ the end. Text events therefore never contain part of a marker or an invalid one.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from citeformer.core import InvalidMarker, MarkerStyle
 
@@ -30,18 +32,18 @@ MAX_BODY: Final = 32
 """Longest marker body read before a candidate is declared malformed."""
 
 _BODY_CHARS: Final = frozenset("0123456789, -–—;")
+_BODY_RUN: Final = re.compile("[0-9, \\-–—;]*")
+_DIGIT_RUN: Final = re.compile("[0-9]*")
 _HSPACE: Final = " \t"
 
 
-@dataclass(frozen=True, slots=True)
-class TextEvent:
+class TextEvent(NamedTuple):
     """Settled answer text (never contains a partial or invalid marker)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class MarkerEvent:
+class MarkerEvent(NamedTuple):
     """A valid marker.
 
     Attributes:
@@ -59,8 +61,7 @@ class MarkerEvent:
     raw_start: int
 
 
-@dataclass(frozen=True, slots=True)
-class InvalidMarkerEvent:
+class InvalidMarkerEvent(NamedTuple):
     """A marker that was removed from the answer."""
 
     marker: InvalidMarker
@@ -69,6 +70,7 @@ class InvalidMarkerEvent:
 ParseEvent = TextEvent | MarkerEvent | InvalidMarkerEvent
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_body(body: str, n: int) -> tuple[tuple[int, ...], str | None]:
     """Parse a marker body (``"1, 3"``) into ids, or give the rejection reason."""
     ids: list[int] = []
@@ -131,8 +133,9 @@ class MarkerParser:
         emit_from = 0
         search_from = 0
         hold_from = len(buf)
+        open_char, closed, n = self._open, bool(self._close), self._n
         while True:
-            j = buf.find(self._open, search_from)
+            j = buf.find(open_char, search_from)
             if j < 0:
                 break
             end, reason = self._scan(buf, j, final)
@@ -143,13 +146,14 @@ class MarkerParser:
                 hold_from = _strip_hspace_left(buf, j, emit_from)
                 break
             if reason is None:
-                ids, reason = parse_body(self._body(buf, j, end), self._n)
+                ids, reason = parse_body(buf[j + 1 : end - 1] if closed else buf[j + 1 : end], n)
             else:
                 ids = ()
             if reason is None:
-                self._emit(events, buf[emit_from:j])
-                start = self._out_len
-                self._out_len += end - j
+                if j > emit_from:
+                    events.append(TextEvent(buf[emit_from:j]))
+                start = self._out_len + j - emit_from
+                self._out_len = start + end - j
                 events.append(
                     MarkerEvent(ids, buf[j:end], start, self._out_len, self._raw_base + j)
                 )
@@ -182,23 +186,17 @@ class MarkerParser:
         if not ("0" <= buf[k] <= "9"):
             return 0, None
         if not self._close:
-            while k < length and "0" <= buf[k] <= "9":
-                k += 1
+            k = _DIGIT_RUN.match(buf, k).end()  # type: ignore[union-attr]
             if k == length and not final:
                 return -1, None
             return k, None
-        limit = min(length, j + 1 + MAX_BODY)
-        while k < limit and buf[k] in _BODY_CHARS:
-            k += 1
+        k = _BODY_RUN.match(buf, k, min(length, j + 1 + MAX_BODY)).end()  # type: ignore[union-attr]
         if k < length and buf[k] == self._close:
             return k + 1, None
         if k == length and length < j + 1 + MAX_BODY and not final:
             return -1, None
         end = len(buf[:k].rstrip(" "))
         return end, "unclosed" if k == length or buf[k] not in _BODY_CHARS else "malformed"
-
-    def _body(self, buf: str, j: int, end: int) -> str:
-        return buf[j + 1 : end - len(self._close)] if self._close else buf[j + 1 : end]
 
     def _emit(self, events: list[ParseEvent], text: str) -> None:
         if text:

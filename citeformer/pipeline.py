@@ -267,6 +267,9 @@ class Assembly:
         return events
 
     def _citations(self, marker: MarkerEvent) -> list[Citation]:
+        if not self._provider:
+            start, end, text = marker.start, marker.end, marker.text
+            return [Citation(source_id, start, end, text) for source_id in marker.ids]
         out = []
         for source_id in marker.ids:
             pc = self._provider.get((marker.raw_start, source_id))

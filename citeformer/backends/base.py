@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def call_info(value: str) -> CallInfo:
     return value.info if isinstance(value, BackendText) else EMPTY_INFO
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CitationRequest:
     """What the orchestrator prepared for one call.
 
@@ -127,14 +128,26 @@ class CitationRequest:
         question: The user's prompt.
         sources: The sources, in id order.
         language: The citation language (render it with ``citeformer.grammar``).
-        messages: Chat messages with instructions, numbered source contents and the
-            question, within the prompt budget.
+        budget: How much source text the prompt may hold.
+        custom_messages: Messages to use instead of the assembled ones.
     """
 
     question: str
     sources: tuple[Source, ...]
     language: CitationLanguage
-    messages: tuple[Message, ...]
+    budget: PromptBudget | None = None
+    custom_messages: tuple[Message, ...] | None = None
+
+    @functools.cached_property
+    def messages(self) -> tuple[Message, ...]:
+        """Chat messages: instructions, numbered source contents, the question.
+
+        Assembled on first access, so backends that build their own prompt (or none,
+        like ``MockBackend``) never pay for it.
+        """
+        if self.custom_messages is not None:
+            return self.custom_messages
+        return tuple(build_messages(self.question, self.sources, self.language, self.budget))
 
     @classmethod
     def build(
@@ -146,14 +159,13 @@ class CitationRequest:
         marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
         budget: PromptBudget | None = None,
     ) -> CitationRequest:
-        """Assemble a request (what the orchestrator does before every call)."""
+        """Prepare a request (what the orchestrator does before every call)."""
         language = citation_language(len(sources), policy, marker_style)
-        messages = build_messages(question, sources, language, budget)
-        return cls(question, tuple(sources), language, tuple(messages))
+        return cls(question, tuple(sources), language, budget)
 
     def with_messages(self, messages: Sequence[Message]) -> CitationRequest:
-        """A copy with other messages."""
-        return dataclasses.replace(self, messages=tuple(messages))
+        """A copy that uses ``messages`` instead of the assembled ones."""
+        return dataclasses.replace(self, custom_messages=tuple(messages))
 
 
 _DONE = object()

