@@ -14,6 +14,7 @@ from typing import Any
 from citeformer.backends.base import Backend
 from citeformer.core import Enforcement, GenerationResult, MarkerStyle, Policy, Source
 from citeformer.errors import InvalidOptionError
+from citeformer.events import Completed
 from citeformer.pipeline import Assembly, CallPlan, prepare
 from citeformer.prompts import PromptBudget
 from citeformer.render import available_styles
@@ -96,9 +97,17 @@ class Citeformer:
     def _complete(plan: CallPlan, raw: str) -> GenerationResult:
         assembly = Assembly(plan, raise_early=False, events=False)
         assembly.feed(raw)
-        assembly.finish()
-        assert assembly.result is not None
-        return assembly.result
+        (completed,) = assembly.finish()
+        assert isinstance(completed, Completed)
+        return completed.result
+
+    @staticmethod
+    async def _acomplete(plan: CallPlan, raw: str) -> GenerationResult:
+        assembly = Assembly(plan, raise_early=False, events=False)
+        assembly.feed(raw)
+        (completed,) = await assembly.afinish()
+        assert isinstance(completed, Completed)
+        return completed.result
 
     def generate(
         self,
@@ -137,7 +146,7 @@ class Citeformer:
         raw = await self.backend.agenerate(
             plan.prompt, plan.sources, plan.policy, **plan.backend_options
         )
-        return self._complete(plan, raw)
+        return await self._acomplete(plan, raw)
 
     def stream(
         self,

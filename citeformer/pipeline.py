@@ -9,6 +9,7 @@ streams feed it many: the same code decides what the answer says either way.
 
 from __future__ import annotations
 
+import asyncio
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from citeformer.core import (
     InvalidMarker,
     MarkerStyle,
     Policy,
+    Reference,
     Source,
 )
 from citeformer.errors import (
@@ -40,7 +42,7 @@ from citeformer.errors import (
 from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
 from citeformer.markers import MarkerEvent, MarkerParser, ParseEvent, TextEvent
 from citeformer.prompts import PromptBudget
-from citeformer.render import render_references
+from citeformer.render import is_rendered, render_references
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +218,53 @@ class Assembly:
 
     def finish(self) -> list[StreamEvent]:
         """Settle the end of the text and build the result."""
+        events = self._settle()
+        events.append(self._complete(render_references(*self._reference_args())))
+        return events
+
+    async def afinish(self) -> list[StreamEvent]:
+        """:meth:`finish` for async paths: new bibliography entries render off the loop.
+
+        Rendering a source not seen before takes citeproc milliseconds of CPU; cached
+        entries cost microseconds and are rendered in place.
+        """
+        events = self._settle()
+        args = self._reference_args()
+        if is_rendered(*args):
+            references = render_references(*args)
+        else:
+            references = await asyncio.to_thread(render_references, *args)
+        events.append(self._complete(references))
+        return events
+
+    def _settle(self) -> list[StreamEvent]:
         events = self._translate(self._parser.flush())
         if self._plan.strict and self._invalid:
             raise InvalidCitationError(self._invalid, self.raw_text)
-        self.result = self._build()
-        events.append(Completed(self.result))
         return events
+
+    def _final_citations(self) -> tuple[Citation, ...]:
+        if self._provider:  # details may have arrived after their markers
+            return tuple(c for m in self._markers for c in self._citations(m))
+        return tuple(self._citations_so_far)
+
+    def _reference_args(self) -> tuple[list[Source], list[int], str]:
+        cited = list(dict.fromkeys(c.source_id for c in self._citations_so_far))
+        return self._plan.sources, cited, self._plan.bibliography_style
+
+    def _complete(self, references: tuple[Reference, ...]) -> Completed:
+        plan = self._plan
+        self.result = GenerationResult(
+            text=self.text,
+            citations=self._final_citations(),
+            references=references,
+            sources=tuple(plan.sources),
+            usage=self._info.usage,
+            finish_reason=self._info.finish_reason,
+            enforcement=self._info.enforcement or plan.enforcement,
+            invalid_markers=tuple(self._invalid),
+        )
+        return Completed(self.result)
 
     def interrupted(self, exc: BaseException) -> StreamInterruptedError:
         """The typed error for a stream that failed after some text arrived."""
@@ -285,22 +328,3 @@ class Assembly:
                 )
             )
         return out
-
-    def _build(self) -> GenerationResult:
-        plan = self._plan
-        if self._provider:  # details may have arrived after their markers
-            citations = tuple(c for m in self._markers for c in self._citations(m))
-        else:
-            citations = tuple(self._citations_so_far)
-        cited = list(dict.fromkeys(c.source_id for c in citations))
-        references = render_references(plan.sources, cited, plan.bibliography_style)
-        return GenerationResult(
-            text=self.text,
-            citations=citations,
-            references=references,
-            sources=tuple(plan.sources),
-            usage=self._info.usage,
-            finish_reason=self._info.finish_reason,
-            enforcement=self._info.enforcement or plan.enforcement,
-            invalid_markers=tuple(self._invalid),
-        )

@@ -136,7 +136,7 @@ class AsyncStreamingResult(_StreamBase):
             async for raw in self._iterator:
                 for event in self._assembly.feed(raw):
                     yield event
-            for event in self._assembly.finish():
+            for event in await self._assembly.afinish():
                 yield event
         except Exception as exc:
             error = self._failed(exc)

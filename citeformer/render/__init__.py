@@ -18,9 +18,10 @@ same sources again costs microseconds.
 
 from __future__ import annotations
 
-import functools
 import json
 import operator
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
@@ -32,7 +33,15 @@ from citeformer.render._order import sort_key
 from citeformer.render._styles import available_styles, get_spec, load_style
 from citeformer.render._text import fallback_title, has_title
 
-__all__ = ["CACHE_SIZE", "available_styles", "clear_cache", "render_references"]
+__all__ = [
+    "CACHE_SIZE",
+    "CacheInfo",
+    "available_styles",
+    "cache_info",
+    "clear_cache",
+    "is_rendered",
+    "render_references",
+]
 
 CACHE_SIZE: Final = 4096
 """How many rendered entries the LRU keeps."""
@@ -41,6 +50,81 @@ CACHE_SIZE: Final = 4096
 class _Entry(NamedTuple):
     text: str
     sort_key: tuple[str, ...]
+
+
+_Key = tuple[str, int, str, str]
+
+
+class CacheInfo(NamedTuple):
+    """Hit and miss counts of the entry cache."""
+
+    hits: int
+    misses: int
+    size: int
+
+
+class _EntryCache:
+    """A thread-safe LRU of rendered entries that can also answer "is it there?"."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = self._misses = 0
+
+    def get(self, key: _Key) -> _Entry:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return entry
+            self._misses += 1
+        entry = _render(*key)
+        with self._lock:
+            self._entries[key] = entry
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return entry
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def info(self) -> CacheInfo:
+        return CacheInfo(self._hits, self._misses, len(self._entries))
+
+
+_CACHE = _EntryCache(CACHE_SIZE)
+
+
+def _keys(sources: Sequence[Source], cited_ids: Iterable[int], style: str) -> list[_Key]:
+    keys: list[_Key] = []
+    for source_id in _distinct_ids(cited_ids, len(sources)):
+        source = sources[source_id - 1]
+        title = source.metadata.get("title")
+        # Content is part of the key only when it may be needed for a fallback title.
+        content = "" if isinstance(title, str) and title.strip() else source.content
+        keys.append((style, source_id, source.metadata_key, content))
+    return keys
+
+
+def is_rendered(sources: Sequence[Source], cited_ids: Iterable[int], style: str = "ieee") -> bool:
+    """Whether :func:`render_references` would be served from the cache alone.
+
+    Async callers use it to decide whether rendering (citeproc, milliseconds per new
+    entry) must be moved off the event loop.
+    """
+    name = get_spec(style).name
+    return all(key in _CACHE for key in _keys(sources, cited_ids, name))
+
+
+def cache_info() -> CacheInfo:
+    """Hits, misses and size of the rendered-entry cache."""
+    return _CACHE.info()
 
 
 def render_references(
@@ -62,14 +146,7 @@ def render_references(
             cited id is not an integer in ``1..len(sources)``.
     """
     spec = get_spec(style)
-    rendered: list[tuple[int, _Entry]] = []
-    for source_id in _distinct_ids(cited_ids, len(sources)):
-        source = sources[source_id - 1]
-        title = source.metadata.get("title")
-        # Content is part of the key only when it may be needed for a fallback title.
-        content = "" if isinstance(title, str) and title.strip() else source.content
-        entry = _render(spec.name, source_id, source.metadata_key, content)
-        rendered.append((source_id, entry))
+    rendered = [(key[1], _CACHE.get(key)) for key in _keys(sources, cited_ids, spec.name)]
     if spec.numeric:
         rendered.sort(key=lambda pair: pair[0])
     else:
@@ -79,7 +156,7 @@ def render_references(
 
 def clear_cache() -> None:
     """Forget rendered entries (parsed styles stay loaded)."""
-    _render.cache_clear()
+    _CACHE.clear()
 
 
 def _distinct_ids(cited_ids: Iterable[int], count: int) -> list[int]:
@@ -100,7 +177,6 @@ def _distinct_ids(cited_ids: Iterable[int], count: int) -> list[int]:
     return list(ids)
 
 
-@functools.lru_cache(maxsize=CACHE_SIZE)
 def _render(style: str, source_id: int, metadata_json: str, content: str) -> _Entry:
     """One entry; everything it depends on is in its arguments (the cache key)."""
     spec = get_spec(style)

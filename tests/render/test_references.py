@@ -367,9 +367,10 @@ def test_deterministic_across_processes() -> None:
 def test_repeated_renders_hit_the_cache() -> None:
     clear_cache()
     render_references(SOURCES, ALL_IDS, "apa")
-    before = render._render.cache_info()
+    assert render.is_rendered(SOURCES, ALL_IDS, "apa")
+    before = render.cache_info()
     render_references(SOURCES, ALL_IDS, "apa")
-    after = render._render.cache_info()
+    after = render.cache_info()
     assert after.hits - before.hits == len(ALL_IDS)
     assert after.misses == before.misses
 
