@@ -209,15 +209,15 @@ def _build(
     )
 
 
-def _auto_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+def _auto_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
     prose = TEXT - open_char
     return [
         State("a", loop=prose, group_target="am", accepting=True),
         State("am", loop=EMPTY, edges=(Edge(after, "a"),), accepting=True),
-    ], {"a"}
+    ], {"a": "a"}
 
 
-def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
     ends = ASCII_SENTENCE_END | WIDE_SENTENCE_END
     word = TEXT - WHITESPACE - ends - open_char  # content that is not a boundary
     line = word | H_SPACE
@@ -225,30 +225,38 @@ def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], s
     sentence_done = WIDE_SENTENCE_END | NEWLINE
     # s0: sentence start; s1*: sentence without a marker yet; m: right after a
     # marker; s2*: sentence with a marker. "t" states follow a sentence-end
-    # character, "w" states follow it plus spaces.
+    # character, "w" states follow it plus spaces. A marker after a sentence end
+    # ("big. [1]") closes that sentence: "mt" then starts a new one.
     states = [
         State("s0", loop=WHITESPACE, edges=(Edge(word, "s1"), Edge(dot, "s1t")), group_target="m",
               accepting=True),
         State("s1", loop=line, edges=(Edge(dot, "s1t"),), group_target="m"),
-        State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="m"),
-        State("s1w", loop=H_SPACE, edges=(Edge(CONTINUATION, "s1"),), group_target="m"),
+        State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="mt"),
+        State("s1w", loop=H_SPACE, edges=(Edge(CONTINUATION, "s1"),), group_target="mt"),
         State("m", loop=EMPTY, edges=(
             Edge((word & after) | H_SPACE, "s2"), Edge(dot, "s2t"), Edge(sentence_done, "s0"),
+        ), accepting=True),
+        State("mt", loop=EMPTY, edges=(
+            Edge(WHITESPACE | ends, "s0"), Edge(word & after, "s1"),
         ), accepting=True),
         State("s2", loop=line, edges=(Edge(dot, "s2t"), Edge(sentence_done, "s0")),
               group_target="m", accepting=True),
         State("s2t", loop=dot, edges=(
             Edge(word, "s2"), Edge(H_SPACE, "s2w"), Edge(sentence_done, "s0"),
-        ), group_target="m", accepting=True),
+        ), group_target="mt", accepting=True),
         State("s2w", loop=H_SPACE, edges=(
             Edge(CONTINUATION, "s2"), Edge(word - CONTINUATION, "s1"), Edge(dot, "s1t"),
             Edge(NEWLINE, "s0"),
-        ), group_target="m", accepting=True),
+        ), group_target="mt", accepting=True),
     ]  # fmt: skip
-    return states, {"s0", "s1", "s1t", "s1w", "s2", "s2t", "s2w"}
+    # A prose opening character is sentence content: where the state has no
+    # content yet (s0, s2w), it starts an unmarked sentence, as s1 would continue.
+    like = {"s0": "s1", "s1": "s1", "s1t": "s1t", "s1w": "s1w", "s2": "s2", "s2t": "s2t",
+            "s2w": "s1"}  # fmt: skip
+    return states, like
 
 
-def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set[str]]:
+def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
     quote_starts = STRAIGHT_QUOTE | CURLY_OPEN_QUOTE
     return [
         State("o", loop=TEXT - open_char - quote_starts,
@@ -263,17 +271,21 @@ def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], set
             Edge(STRAIGHT_QUOTE, "qs"),
             Edge(CURLY_OPEN_QUOTE, "qc"),
         ), accepting=True),
-    ], {"o", "qs", "qc"}  # fmt: skip
+    ], {"o": "o", "qs": "qs", "qc": "qc"}  # fmt: skip
 
 
 def _add_open_states(
-    base: list[State], prose_open: set[str], open_char: CharSet
+    base: list[State], prose_open: dict[str, str], open_char: CharSet
 ) -> tuple[State, ...]:
     """Route the opening character through an explicit ``<name>open`` state.
 
-    From ``Xopen`` a digit can only start the marker group (if X allows markers);
-    any other character X could have read continues as prose.
+    From ``Xopen`` a digit can only start the marker group (if X allows markers).
+    Where X allows the opening character as prose (``prose_open`` maps X to the
+    state whose moves a prose opening character continues with), any other
+    character continues as prose, and further opening characters stay in ``Xopen``
+    (``[[1]``, ``f((x))``).
     """
+    by_name = {s.name: s for s in base}
     out: list[State] = []
     extra: list[State] = []
     for state in base:
@@ -283,15 +295,18 @@ def _add_open_states(
         assert not state.first_chars() & open_char, state.name
         open_name = f"{state.name}open"
         prose_edges: list[Edge] = []
+        loop = EMPTY
         if state.name in prose_open:
+            like = by_name[prose_open[state.name]]
             for chars, target in (
-                (state.loop, state.name),
-                *((e.chars, e.target) for e in state.edges),
+                (like.loop, like.name),
+                *((e.chars, e.target) for e in like.edges),
             ):
                 allowed = chars - DIGITS - open_char
                 if allowed:
                     prose_edges.append(Edge(allowed, target))
-        extra.append(State(open_name, loop=EMPTY, edges=tuple(prose_edges),
+            loop = open_char
+        extra.append(State(open_name, loop=loop, edges=tuple(prose_edges),
                            group_target=state.group_target))  # fmt: skip
         out.append(
             State(

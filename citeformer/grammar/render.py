@@ -18,15 +18,21 @@ _CLASS_SPECIAL = set("\\]^-[")
 
 
 def _ebnf_char(cp: int) -> str:
+    # Class metacharacters are written as \u escapes: a backslash-escaped caret
+    # first in a class reads as negation in one of XGrammar's front ends.
     ch = chr(cp)
-    if 0x20 < cp < 0x7F:
-        return "\\" + ch if ch in _CLASS_SPECIAL else ch
+    if 0x20 < cp < 0x7F and ch not in _CLASS_SPECIAL:
+        return ch
     if cp <= 0xFFFF:
         return f"\\u{cp:04X}"
     return f"\\U{cp:08X}"
 
 
 def _ebnf_class(chars: CharSet) -> str:
+    if len(chars.ranges) == 1 and chars.ranges[0][0] == chars.ranges[0][1]:
+        # One character as a literal: XGrammar prints a one-character class of "^"
+        # back as "[^]" (everything) when it normalises a grammar.
+        return _ebnf_literal(chr(chars.ranges[0][0]))
     negate = chars.is_negated_shorter()
     ranges = chars.complement().ranges if negate else chars.ranges
     body = "".join(
@@ -143,8 +149,10 @@ def _lark_literal(text: str) -> str:
 def to_lark(language: CitationLanguage) -> str:
     """Lark for llguidance; the start rule is ``start``.
 
-    Loops are greedy regex lexemes (``/[...]+/``): a state's loop and its edges
-    start with disjoint characters, so the longest match is always the right one.
+    Loops are parser-level repetitions of one-character lexemes, not one greedy
+    ``/[...]+/`` lexeme: llguidance lexes UTF-8 bytes greedily, and a greedy run can
+    swallow the first bytes of a multi-byte edge character (``。``, ``”``) that shares
+    them with characters the run allows, with no way back.
     """
     close = language.marker_style.close
     terminals: dict[str, str] = {}
@@ -162,7 +170,7 @@ def to_lark(language: CitationLanguage) -> str:
         if state.group_target is not None:
             closing = f" {_lark_literal(close)}" if close else ""
             alts.append(f"group{closing} {state.group_target}")
-        loop = f"{terminal(_lark_class(state.loop) + '+')}? " if state.loop else ""
+        loop = f"{terminal(_lark_class(state.loop))}* " if state.loop else ""
         optional = "?" if state.accepting else ""
         body = "(" + " | ".join(alts) + ")" + optional if alts else ""
         rule = f"{state.name}: {loop}{body}".rstrip()
