@@ -42,7 +42,7 @@ from citeformer.errors import (
 from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
 from citeformer.markers import MarkerEvent, MarkerParser, ParseEvent, TextEvent
 from citeformer.prompts import PromptBudget
-from citeformer.render import is_rendered, render_references
+from citeformer.render import cached_references, render_references
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +121,8 @@ def coerce_sources(sources: object) -> list[Source]:
             "sources is empty: citeformer needs at least one source to cite; "
             "retrieve documents first, or call the model without citeformer"
         )
+    if all(type(source) is Source for source in sources):
+        return list(sources)
     out: list[Source] = []
     for i, source in enumerate(sources):
         if isinstance(source, Source):
@@ -230,9 +232,8 @@ class Assembly:
         """
         events = self._settle()
         args = self._reference_args()
-        if is_rendered(*args):
-            references = render_references(*args)
-        else:
+        references = cached_references(*args)
+        if references is None:
             references = await asyncio.to_thread(render_references, *args)
         events.append(self._complete(references))
         return events

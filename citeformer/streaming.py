@@ -33,6 +33,15 @@ class _StreamBase:
         """The final result once the stream has ended, else None."""
         return self._assembly.result
 
+    def _result_or_closed(self) -> GenerationResult:
+        if self._assembly.result is None:
+            raise StreamInterruptedError(
+                "the stream was closed before it finished; finalize() has no result",
+                partial_text=self._assembly.text,
+                raw_text=self._assembly.raw_text,
+            )
+        return self._assembly.result
+
     def _failed(self, exc: Exception) -> Exception:
         """Remember a failure; wrap it if raw text had already arrived."""
         if self._assembly.raw_text and not isinstance(
@@ -67,10 +76,7 @@ class StreamingResult(_StreamBase):
                 yield from self._assembly.feed(raw)
             yield from self._assembly.finish()
         except Exception as exc:
-            error = self._failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            raise self._failed(exc)  # noqa: B904 (the cause is set when wrapping)
         finally:
             self._close_backend()
 
@@ -97,9 +103,7 @@ class StreamingResult(_StreamBase):
         for event in self._events:
             if isinstance(event, Completed):
                 break
-        if self._assembly.result is None:
-            raise RuntimeError("stream was closed before it finished")
-        return self._assembly.result
+        return self._result_or_closed()
 
     def close(self) -> None:
         """Stop early; the backend's iterator is closed (decoding stops)."""
@@ -139,10 +143,7 @@ class AsyncStreamingResult(_StreamBase):
             for event in await self._assembly.afinish():
                 yield event
         except Exception as exc:
-            error = self._failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
+            raise self._failed(exc)  # noqa: B904 (the cause is set when wrapping)
         finally:
             aclose = getattr(self._iterator, "aclose", None)
             if aclose is not None:
@@ -172,9 +173,7 @@ class AsyncStreamingResult(_StreamBase):
         async for event in self._events:
             if isinstance(event, Completed):
                 break
-        if self._assembly.result is None:
-            raise RuntimeError("stream was closed before it finished")
-        return self._assembly.result
+        return self._result_or_closed()
 
     async def aclose(self) -> None:
         """Stop early; the backend's iterator is closed."""

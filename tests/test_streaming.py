@@ -233,3 +233,12 @@ async def test_concurrent_streams_keep_their_own_call_info() -> None:
 
     results = await asyncio.gather(*(one(i) for i in range(100)))
     assert [r.usage.prompt_tokens for r in results] == list(range(100))
+
+
+def test_finalize_after_close_says_what_happened() -> None:
+    stream = Citeformer(MockBackend("Alpha [1] beta gamma.", chunks=2)).stream("q", SOURCES)
+    first = next(iter(stream))
+    stream.close()
+    with pytest.raises(StreamInterruptedError, match="closed before it finished") as info:
+        stream.finalize()
+    assert info.value.partial_text == first

@@ -79,6 +79,7 @@ def segments_to_text(
     out: list[str] = []
     dropped: list[InvalidMarker] = []
     length = 0
+    last = ""
     for segment in segments:
         text = neutralize(_str(segment.get("text")), style)
         quote = neutralize(_str(segment.get("quote")), style)
@@ -87,8 +88,8 @@ def segments_to_text(
         ids, bad = _ids(segment.get("citations"), language.n)
         body = text.rstrip(_TRAILING_PUNCTUATION + " ") if ids or bad else text
         tail = text[len(body) :]
-        if out and style is MarkerStyle.CARET and out[-1][-1:].isdigit() and body[:1].isdigit():
-            body = " " + body
+        if style is MarkerStyle.CARET and last.isdigit() and (body or tail)[:1].isdigit():
+            body = " " + body  # "^1" then "0" would read as "^10"
         piece = body
         if ids:
             gap = "" if style is MarkerStyle.CARET or quote else " "
@@ -99,6 +100,7 @@ def segments_to_text(
         piece += tail
         out.append(piece)
         length += len(piece)
+        last = piece[-1:] or last
     return "".join(out), tuple(dropped)
 
 

@@ -30,7 +30,7 @@ from citeformer.errors import InvalidOptionError
 from citeformer.render._csl import normalize
 from citeformer.render._engine import render_entry
 from citeformer.render._order import sort_key
-from citeformer.render._styles import available_styles, get_spec, load_style
+from citeformer.render._styles import StyleSpec, available_styles, get_spec, load_style
 from citeformer.render._text import fallback_title, has_title
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "CacheInfo",
     "available_styles",
     "cache_info",
+    "cached_references",
     "clear_cache",
     "is_rendered",
     "render_references",
@@ -113,13 +114,24 @@ def _keys(sources: Sequence[Source], cited_ids: Iterable[int], style: str) -> li
 
 
 def is_rendered(sources: Sequence[Source], cited_ids: Iterable[int], style: str = "ieee") -> bool:
-    """Whether :func:`render_references` would be served from the cache alone.
-
-    Async callers use it to decide whether rendering (citeproc, milliseconds per new
-    entry) must be moved off the event loop.
-    """
+    """Whether :func:`render_references` would be served from the cache alone."""
     name = get_spec(style).name
     return all(key in _CACHE for key in _keys(sources, cited_ids, name))
+
+
+def cached_references(
+    sources: Sequence[Source], cited_ids: Iterable[int], style: str = "ieee"
+) -> tuple[Reference, ...] | None:
+    """:func:`render_references` if every entry is cached, else None (nothing rendered).
+
+    Async callers use it to keep citeproc (milliseconds per new entry) off the event
+    loop: they render in a worker thread only when this returns None.
+    """
+    spec = get_spec(style)
+    keys = _keys(sources, cited_ids, spec.name)
+    if not all(key in _CACHE for key in keys):
+        return None
+    return _ordered(spec, [(key[1], _CACHE.get(key)) for key in keys])
 
 
 def cache_info() -> CacheInfo:
@@ -147,6 +159,10 @@ def render_references(
     """
     spec = get_spec(style)
     rendered = [(key[1], _CACHE.get(key)) for key in _keys(sources, cited_ids, spec.name)]
+    return _ordered(spec, rendered)
+
+
+def _ordered(spec: StyleSpec, rendered: list[tuple[int, _Entry]]) -> tuple[Reference, ...]:
     if spec.numeric:
         rendered.sort(key=lambda pair: pair[0])
     else:
