@@ -1,4 +1,8 @@
-"""Run every benchmark and print its table (``make bench``)."""
+"""Run every benchmark in the main venv and print its tables (``make bench``).
+
+``benchmarks/vllm_bench.py`` runs separately in ``.venv-vllm`` (``make bench`` runs
+both). Pass section names to run only some: ``python benchmarks/run.py hf_speed``.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,31 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import core_overhead, grammar_build
+from benchmarks import (
+    core_overhead,
+    fabrication,
+    grammar_build,
+    hf_speed,
+    llamacpp_speed,
+)
 
-SECTIONS = [core_overhead, grammar_build]
+SECTIONS = {
+    "core_overhead": core_overhead,
+    "grammar_build": grammar_build,
+    "hf_speed": hf_speed,
+    "llamacpp_speed": llamacpp_speed,
+    "fabrication": fabrication,
+}
 
 
 def main() -> None:
+    chosen = sys.argv[1:] or list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
     print(f"citeformer benchmarks — Python {platform.python_version()}, {platform.machine()}\n")
-    for section in SECTIONS:
-        print(section.run(), flush=True)
+    for name in chosen:
+        print(SECTIONS[name].run(), flush=True)
 
 
 if __name__ == "__main__":
