@@ -24,8 +24,8 @@ Concurrency: a ``Llama`` is one llama.cpp context (KV cache, token buffer), whic
 not thread-safe. Each instance serialises its calls with a lock held for a whole
 ``generate``, or for a stream from its first chunk until it ends or is closed.
 To serve requests in parallel, build several instances (each loads its own model
-and context). Do not call an instance from inside one of its own open streams in
-the same thread: that call waits for the stream to finish.
+and context). A call on an instance from inside one of its own open streams, in the
+same thread, would wait for itself forever; it raises ``UsageError`` instead.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from citeformer.errors import (
     ConfigurationError,
     InvalidOptionError,
     MissingDependencyError,
+    UsageError,
 )
 from citeformer.grammar.render import to_gbnf
 
@@ -306,6 +307,7 @@ class LlamaCppBackend(Backend):
                 "citation grammar must see every sampled token; load the model without it"
             )
         self._lock = threading.Lock()
+        self._owner: int | None = None  # thread holding the lock, to refuse self-deadlock
 
     @classmethod
     def default(cls, **kwargs: Any) -> LlamaCppBackend:
@@ -371,11 +373,19 @@ class LlamaCppBackend(Backend):
     @contextlib.contextmanager
     def _decoding(self, sampling: _Sampling) -> Iterator[None]:
         """Hold the instance for one call; wrap runtime errors; clean up after it."""
+        if self._owner == threading.get_ident():
+            sampling.close()
+            raise UsageError(
+                "this LlamaCppBackend is already decoding a stream in this thread; finish "
+                "or close that stream first, or use a second instance"
+            )
         try:
             with self._lock:
+                self._owner = threading.get_ident()
                 try:
                     yield
                 finally:
+                    self._owner = None
                     self._rewind(sampling.prompt_tokens)
         except (ValueError, RuntimeError) as err:
             raise self._failed(err) from err

@@ -330,3 +330,16 @@ def test_an_injected_model_is_not_closed(backend: LlamaCppBackend, llama: Any) -
     out = backend.generate("Say hi.", SOURCES, Policy.AUTO, temperature=0, max_new_tokens=2)
     assert isinstance(out, str)
     assert repr(backend) == "LlamaCppBackend(model='SmolLM2-135M-Instruct.Q4_1.gguf')"
+
+
+def test_a_call_inside_an_open_stream_on_the_same_thread_is_refused(
+    backend: LlamaCppBackend,
+) -> None:
+    from citeformer.errors import UsageError
+
+    stream = backend.stream(QUESTION, SOURCES, Policy.AUTO, max_new_tokens=8, temperature=0)
+    next(stream)
+    with pytest.raises(UsageError, match="already decoding a stream in this thread"):
+        backend.generate(QUESTION, SOURCES, Policy.AUTO, max_new_tokens=2)
+    stream.close()
+    assert backend.generate(QUESTION, SOURCES, Policy.AUTO, max_new_tokens=2, temperature=0)
