@@ -31,12 +31,12 @@ from citeformer.core import (
     Policy,
     Reference,
     Source,
+    coerce_sources,
 )
 from citeformer.errors import (
     InvalidCitationError,
     InvalidOptionError,
     InvalidPromptError,
-    InvalidSourceError,
     StreamInterruptedError,
 )
 from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
@@ -107,34 +107,6 @@ def check_options(options: Mapping[str, Any]) -> None:
         check = _OPTION_CHECKS.get(name)
         if check is not None and value is not None and not check[0](value):
             raise InvalidOptionError(f"option {name}={value!r} must be {check[1]}")
-
-
-def coerce_sources(sources: object) -> list[Source]:
-    """Accept a non-empty sequence of ``Source`` or ``str``; say what is wrong otherwise."""
-    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
-        raise InvalidSourceError(
-            f"sources must be a list of Source (or str), got {type(sources).__name__}; "
-            "wrap a single document as [Source(text)]"
-        )
-    if not sources:
-        raise InvalidSourceError(
-            "sources is empty: citeformer needs at least one source to cite; "
-            "retrieve documents first, or call the model without citeformer"
-        )
-    if all(type(source) is Source for source in sources):
-        return list(sources)
-    out: list[Source] = []
-    for i, source in enumerate(sources):
-        if isinstance(source, Source):
-            out.append(source)
-        elif isinstance(source, str):
-            out.append(Source(source))
-        else:
-            raise InvalidSourceError(
-                f"sources[{i}] is a {type(source).__name__}; "
-                "pass Source(content, metadata) or a str"
-            )
-    return out
 
 
 def prepare(

@@ -275,3 +275,20 @@ def test_missing_vllm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MissingDependencyError, match=r"citeformer\[vllm\]"):
         VLLMBackend("/nonexistent")
     assert issubclass(MissingDependencyError, ImportError)
+
+
+def test_readme_vllm_snippet_runs() -> None:
+    """The README's vLLM block (```py, skipped by the main suite) runs as a script."""
+    import os
+    import re
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    (code,) = re.findall(r"```py\n(.*?)```", (root / "README.md").read_text(), re.S)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[1]" in out.stdout or "330" in out.stdout

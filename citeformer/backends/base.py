@@ -41,7 +41,15 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from citeformer.core import Enforcement, InvalidMarker, MarkerStyle, Policy, Source, TokenUsage
+from citeformer.core import (
+    Enforcement,
+    InvalidMarker,
+    MarkerStyle,
+    Policy,
+    Source,
+    TokenUsage,
+    coerce_sources,
+)
 from citeformer.grammar.language import CitationLanguage, citation_language
 from citeformer.prompts import Message, PromptBudget, build_messages
 
@@ -160,8 +168,9 @@ class CitationRequest:
         budget: PromptBudget | None = None,
     ) -> CitationRequest:
         """Prepare a request (what the orchestrator does before every call)."""
-        language = citation_language(len(sources), policy, marker_style)
-        return cls(question, tuple(sources), language, budget)
+        source_list = coerce_sources(sources)
+        language = citation_language(len(source_list), policy, marker_style)
+        return cls(question, tuple(source_list), language, budget)
 
     def with_messages(self, messages: Sequence[Message]) -> CitationRequest:
         """A copy that uses ``messages`` instead of the assembled ones."""
