@@ -31,7 +31,6 @@ from citeformer.core import (
     Policy,
     Reference,
     Source,
-    coerce_sources,
 )
 from citeformer.errors import (
     InvalidCitationError,
@@ -129,10 +128,11 @@ def prepare(
     if not isinstance(strict, bool):
         raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
     check_options(options)
-    source_list = coerce_sources(sources)
+    # build() checks and coerces the sources once; the plan reuses its list.
     request = CitationRequest.build(
-        prompt, source_list, policy, marker_style=marker_style, budget=budget
+        prompt, sources, policy, marker_style=marker_style, budget=budget
     )
+    source_list = list(request.sources)
     backend_options = {**options, "request": request, "marker_style": marker_style}
     return CallPlan(
         prompt=prompt,

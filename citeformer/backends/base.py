@@ -161,13 +161,17 @@ class CitationRequest:
     def build(
         cls,
         question: str,
-        sources: Sequence[Source],
+        sources: object,
         policy: Policy | str,
         *,
         marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
         budget: PromptBudget | None = None,
     ) -> CitationRequest:
-        """Prepare a request (what the orchestrator does before every call)."""
+        """Prepare a request (what the orchestrator does before every call).
+
+        Raises:
+            InvalidSourceError: ``sources`` is not a non-empty list of Source or str.
+        """
         source_list = coerce_sources(sources)
         language = citation_language(len(source_list), policy, marker_style)
         return cls(question, tuple(source_list), language, budget)
