@@ -84,6 +84,7 @@ class BackendError(GenerationError):
         status: HTTP status where there was one.
         retryable: Whether retrying the same call may succeed.
         request_id: The provider's request id where given.
+        retry_after: Seconds the provider asked to wait before retrying, where given.
     """
 
     def __init__(
@@ -94,12 +95,14 @@ class BackendError(GenerationError):
         status: int | None = None,
         retryable: bool = False,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.provider = provider
         self.status = status
         self.retryable = retryable
         self.request_id = request_id
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         parts = [f"{self.provider}: {self.args[0]}"]

@@ -140,6 +140,28 @@ def _instructions(language: CitationLanguage) -> str:
     return "\n".join(lines)
 
 
+def _segment_instructions(language: CitationLanguage) -> str:
+    n = language.n
+    ids = "1" if n == 1 else f"1 to {n}"
+    lines = [
+        "Answer the question using only the numbered sources below.",
+        'Reply with JSON: a list of segments, each one sentence of the answer in "text"'
+        f' and, in "citations", the numbers ({ids}) of the sources that support it.',
+        'Write no citation markers or source numbers inside "text".',
+    ]
+    if language.policy is Policy.REQUIRED:
+        lines.append("Every segment must cite at least one source.")
+    elif language.policy is Policy.QUOTES_ONLY:
+        lines.append(
+            'Put a passage copied word for word from a source in "quote" (no quotation'
+            ' marks) and cite that source; leave "quote" empty when a segment quotes'
+            " nothing."
+        )
+    else:
+        lines.append('Leave "citations" empty for a segment no source supports.')
+    return "\n".join(lines)
+
+
 def format_sources(
     sources: Sequence[Source], language: CitationLanguage, budget: PromptBudget | None = None
 ) -> str:
@@ -157,11 +179,23 @@ def build_messages(
     sources: Sequence[Source],
     language: CitationLanguage,
     budget: PromptBudget | None = None,
+    *,
+    segments: bool = False,
 ) -> list[Message]:
-    """Chat messages (system instructions, then sources and question)."""
+    """Chat messages (system instructions, then sources and question).
+
+    Args:
+        question: The user's question.
+        sources: The sources, in id order.
+        language: The citation language.
+        budget: How much source text the prompt may hold.
+        segments: Instructions for the JSON segment format of schema-tier APIs
+            (:mod:`citeformer.grammar.schema`) instead of inline markers.
+    """
     user = f"Sources:\n\n{format_sources(sources, language, budget)}\n\nQuestion: {question}"
+    system = _segment_instructions(language) if segments else _instructions(language)
     return [
-        {"role": "system", "content": _instructions(language)},
+        {"role": "system", "content": system},
         {"role": "user", "content": user},
     ]
 

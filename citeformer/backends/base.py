@@ -157,6 +157,15 @@ class CitationRequest:
             return self.custom_messages
         return tuple(build_messages(self.question, self.sources, self.language, self.budget))
 
+    @functools.cached_property
+    def segment_messages(self) -> tuple[Message, ...]:
+        """Messages asking for the JSON segment format (schema-tier APIs)."""
+        if self.custom_messages is not None:
+            return self.custom_messages
+        return tuple(
+            build_messages(self.question, self.sources, self.language, self.budget, segments=True)
+        )
+
     @classmethod
     def build(
         cls,

@@ -20,7 +20,7 @@ from typing import Any
 
 from citeformer.core import InvalidMarker, MarkerStyle, Policy
 from citeformer.grammar.language import CitationLanguage
-from citeformer.markers import neutralize
+from citeformer.markers import MarkerParser, TextEvent, neutralize
 
 _TRAILING_PUNCTUATION = ".!?。！？｡:;,"
 
@@ -75,33 +75,127 @@ def segments_to_text(
     Returns:
         The text, and the ids that were dropped.
     """
-    style = language.marker_style
-    out: list[str] = []
-    dropped: list[InvalidMarker] = []
-    length = 0
-    last = ""
-    for segment in segments:
+    writer = SegmentWriter(language)
+    text = writer.update(segments, complete=True)
+    return text, writer.dropped
+
+
+class SegmentWriter:
+    """Renders segments to answer text as they arrive, the same way whole or streamed.
+
+    Feed it the segments parsed so far (from a partial-JSON parser) with
+    :meth:`update`; it returns the text that is settled, which is always a prefix of
+    what the finished segments render to. A segment is settled when a later one has
+    begun or the document is complete; until then only its neutralised text up to
+    any trailing punctuation is released (the marker goes before that punctuation,
+    and the ids are not final until the segment closes).
+    """
+
+    __slots__ = ("_dropped", "_emitted", "_language", "_last", "_length", "_open", "_style")
+
+    def __init__(self, language: CitationLanguage) -> None:
+        self._language = language
+        self._style = language.marker_style
+        self._dropped: list[InvalidMarker] = []
+        self._length = 0  # text of settled segments
+        self._last = ""  # their last character
+        self._open = 0  # index of the first unsettled segment
+        self._emitted = 0  # characters of that segment already released
+
+    @property
+    def dropped(self) -> tuple[InvalidMarker, ...]:
+        """Ids outside 1..N seen in settled segments."""
+        return tuple(self._dropped)
+
+    def update(self, segments: Sequence[Mapping[str, Any]], *, complete: bool = False) -> str:
+        """Return newly settled text, given all segments parsed so far.
+
+        Args:
+            segments: Every segment so far (the last may be partial).
+            complete: The document has ended: every segment is settled.
+        """
+        out: list[str] = []
+        settled = len(segments) if complete else len(segments) - 1
+        while self._open < settled:
+            segment = segments[self._open]
+            if not isinstance(segment, Mapping):
+                segment = {}
+            piece = self._settle(segment)
+            out.append(piece[self._emitted :])
+            self._open += 1
+            self._emitted = 0
+        if not complete and self._open < len(segments):
+            segment = segments[self._open]
+            if isinstance(segment, Mapping):
+                partial = self._provisional(segment)
+                if len(partial) > self._emitted:
+                    out.append(partial[self._emitted :])
+                    self._emitted = len(partial)
+        return "".join(out)
+
+    def _settle(self, segment: Mapping[str, Any]) -> str:
+        style = self._style
         text = neutralize(_str(segment.get("text")), style)
         quote = neutralize(_str(segment.get("quote")), style)
-        if quote:
-            text = f'{text}{" " if text and not text.endswith(" ") else ""}"{quote}"'
-        ids, bad = _ids(segment.get("citations"), language.n)
-        body = text.rstrip(_TRAILING_PUNCTUATION + " ") if ids or bad else text
-        tail = text[len(body) :]
-        if style is MarkerStyle.CARET and last.isdigit() and (body or tail)[:1].isdigit():
-            body = " " + body  # "^1" then "0" would read as "^10"
+        ids, bad = _ids(segment.get("citations"), self._language.n)
+        body, tail, quoted = self._split(text, quote, bool(ids or bad))
         piece = body
         if ids:
-            gap = "" if style is MarkerStyle.CARET or quote else " "
+            gap = "" if style is MarkerStyle.CARET or quoted else " "
             piece = f"{body}{gap}{style.marker(ids)}"
         for value in bad:
-            at = length + len(body)
-            dropped.append(InvalidMarker(style.marker([value]), at, at, "not_in_schema"))
+            at = self._length + len(body)
+            self._dropped.append(InvalidMarker(style.marker([value]), at, at, "not_in_schema"))
         piece += tail
-        out.append(piece)
-        length += len(piece)
-        last = piece[-1:] or last
-    return "".join(out), tuple(dropped)
+        self._length += len(piece)
+        self._last = piece[-1:] or self._last
+        return piece
+
+    def _split(self, text: str, quote: str, cited: bool) -> tuple[str, str, bool]:
+        """``(body, tail, quoted)``: the marker goes between body and tail."""
+        if quote:
+            text = f'{text}{" " if text and not text.endswith(" ") else ""}"{quote}"'
+        body = text.rstrip(_TRAILING_PUNCTUATION + " ") if cited else text
+        tail = text[len(body) :]
+        if _needs_space(self._last, text[:1]):
+            body = " " + body  # segments are sentences; also keeps "^1" "0" from reading "^10"
+        return body, tail, bool(quote)
+
+    def _provisional(self, segment: Mapping[str, Any]) -> str:
+        """The part of an unfinished segment's piece that no later data can change."""
+        style = self._style
+        raw_text = _str(segment.get("text"))
+        keys = list(segment)
+        text_closed = (
+            "text" in keys and "quote" in keys and keys.index("text") < keys.index("quote")
+        )
+        if text_closed:
+            quote = _settled(_str(segment.get("quote")), style)
+            if quote:  # the quote is certain: text, gap, opening quote, quote so far
+                body, _, _ = self._split(neutralize(raw_text, style), quote, cited=False)
+                return body[:-1]  # the closing quotation mark may not be final
+        text = _settled(raw_text, style)
+        body, _, _ = self._split(text, "", cited=True)
+        return body
+
+
+def _needs_space(last: str, first: str) -> bool:
+    """Whether a space must separate the previous segment from the next one."""
+    if not last or not first or last.isspace() or first.isspace():
+        return False
+    if first in _TRAILING_PUNCTUATION or first in ")]}\u201d":
+        return False
+    return not (_is_wide(last) or _is_wide(first))  # CJK sentences run together
+
+
+def _is_wide(char: str) -> bool:
+    return "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\uffef"
+
+
+def _settled(raw: str, style: MarkerStyle) -> str:
+    """The neutralised text that more raw text cannot change (a marker-free prefix)."""
+    parser = MarkerParser(0, style)
+    return "".join(e.text for e in parser.feed(raw) if isinstance(e, TextEvent))
 
 
 def _str(value: object) -> str:

@@ -1,0 +1,399 @@
+"""The shell shared by every hosted-API backend: clients, retries, errors, streaming.
+
+A provider backend supplies pure translation (build the request payload, decode
+a response, decode stream events) and the few lines that call its SDK; this
+class does the rest once:
+
+* **Clients.** An injected sync or async client is used as given. Otherwise each
+  is built lazily from the same ``client_kwargs``: the sync one on the first sync
+  call, the async one (:attr:`ApiBackend.async_client`) on the first async call,
+  one per event loop (an SDK's async connection pool belongs to the loop that
+  opened it). Sync-only users never construct the async client, and async calls
+  never construct the sync one.
+* **Errors.** Everything the SDK raises goes through
+  :func:`~citeformer.backends.provider_errors.translate_error`, here only.
+* **Retries and timeouts.** Per call ``timeout=`` (seconds) and a
+  :class:`~citeformer.backends.retry.RetryPolicy`; a stream is retried only until
+  its first event.
+* **Async.** ``agenerate``/``astream`` await the SDK's async client: no threads.
+
+Per-call facts travel in the returned :class:`~citeformer.backends.base.BackendText`.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+from pydantic import SecretStr
+
+from citeformer.backends.base import Backend, BackendText, CitationRequest
+from citeformer.backends.provider_errors import translate_error
+from citeformer.backends.retry import RetryPolicy, acall_with_retries, call_with_retries
+from citeformer.core import Policy, Source
+from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
+
+SyncClient = TypeVar("SyncClient")
+AsyncClient = TypeVar("AsyncClient")
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds a call may take unless ``timeout=`` says otherwise."""
+
+
+class StreamDecoder(Protocol):
+    """Turns one call's stream events into answer text (pure; no I/O)."""
+
+    def feed(self, event: Any) -> str:
+        """Consume one SDK stream event; return new answer text (maybe empty)."""
+
+    def finish(self) -> BackendText:
+        """The remaining text, carrying the call's :class:`CallInfo`."""
+
+
+class ApiCall:
+    """One prepared call: the SDK arguments plus what decoding needs.
+
+    Attributes:
+        request: The citation request.
+        payload: Keyword arguments for the SDK's create call.
+        timeout: Seconds for this call.
+        context: Provider-specific facts the decoder needs.
+    """
+
+    __slots__ = ("context", "payload", "request", "timeout")
+
+    def __init__(
+        self,
+        request: CitationRequest,
+        payload: dict[str, Any],
+        timeout: float,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.request = request
+        self.payload = payload
+        self.timeout = timeout
+        self.context: Mapping[str, Any] = context or {}
+
+
+class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
+    """Base class of the hosted-API backends.
+
+    Args:
+        model: The provider's model name.
+        api_key: The key; read from :attr:`api_key_env` when omitted. Held as a
+            secret: it never appears in ``repr``, logs or error messages.
+        client: A ready sync SDK client (used as is; citeformer's retries apply).
+        async_client: A ready async SDK client.
+        client_kwargs: Extra keyword arguments for the clients citeformer builds.
+        timeout: Default seconds per call (``timeout=`` per call overrides).
+        retry: Retry policy (default: 2 retries with backoff, honouring Retry-After).
+    """
+
+    extra: ClassVar[str] = ""
+    """The pip extra that installs this backend's SDK."""
+    api_key_env: ClassVar[str | None] = None
+    """Environment variable holding the API key."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        client: SyncClient | None = None,
+        async_client: AsyncClient | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidOptionError(f"{type(self).__name__} needs a model name, got {model!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise InvalidOptionError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidOptionError("retry must be a citeformer.backends.retry.RetryPolicy")
+        if api_key is not None and not isinstance(api_key, str):
+            raise InvalidOptionError("api_key must be a str")
+        self.model = model
+        self.timeout = float(timeout)
+        self.retry = retry or RetryPolicy()
+        self._api_key = SecretStr(api_key) if api_key else None
+        self._client_kwargs = dict(client_kwargs or {})
+        if "api_key" in self._client_kwargs:
+            raise InvalidOptionError("pass api_key= to the backend, not inside client_kwargs")
+        self._client: SyncClient | None = client
+        self._owns_client = client is None
+        self._injected_async: AsyncClient | None = async_client
+        self._async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]
+        self._async_clients = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        if client is None and async_client is None:
+            self._check_sdk()
+            self._require_key()
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _require_key(self) -> SecretStr | None:
+        """The key, from the argument or the environment; some hosts need none."""
+        if self._api_key is None and self.api_key_env:
+            value = os.environ.get(self.api_key_env)
+            if value:
+                self._api_key = SecretStr(value)
+        if self._api_key is None and self._needs_key():
+            raise ConfigurationError(
+                f"{type(self).__name__} needs an API key: pass api_key=... or set"
+                f" {self.api_key_env}"
+            )
+        return self._api_key
+
+    def _needs_key(self) -> bool:
+        """Whether calls fail without a key (local OpenAI-compatible servers need none)."""
+        return True
+
+    def _secrets(self) -> Iterable[str]:
+        return (self._api_key.get_secret_value(),) if self._api_key else ()
+
+    def _api_key_value(self) -> str | None:
+        return self._api_key.get_secret_value() if self._api_key else None
+
+    def _check_sdk(self) -> None:
+        """Import the SDK now, so a missing extra fails at construction."""
+        try:
+            self._import_sdk()
+        except ImportError as exc:
+            raise MissingDependencyError(type(self).__name__, self.extra) from exc
+
+    @abc.abstractmethod
+    def _import_sdk(self) -> Any:
+        """Import and return the SDK module."""
+
+    @abc.abstractmethod
+    def _make_client(self) -> SyncClient:
+        """Build the sync client from the configuration."""
+
+    @abc.abstractmethod
+    def _make_async_client(self) -> AsyncClient:
+        """Build the async client from the same configuration."""
+
+    @property
+    def client(self) -> SyncClient:
+        """The sync SDK client (built on first use unless one was injected)."""
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
+
+    @property
+    def async_client(self) -> AsyncClient:
+        """The async SDK client (built on first async use unless one was injected)."""
+        if self._injected_async is not None:
+            return self._injected_async
+        try:
+            loop: Any = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = _NO_LOOP
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = self._make_async_client()
+        return client
+
+    def __repr__(self) -> str:
+        """Class and model; never the key or client configuration."""
+        return f"{type(self).__name__}(model={self.model!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError(f"{type(self).__name__} holds credentials and clients; it is not pickled")
+
+    # -- provider hooks (pure translation, then the SDK call) ----------------------
+
+    @abc.abstractmethod
+    def _prepare(
+        self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
+    ) -> ApiCall:
+        """Build the SDK arguments for one call (pure)."""
+
+    @abc.abstractmethod
+    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+        """Turn a whole response into answer text with facts (pure)."""
+
+    @abc.abstractmethod
+    def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
+        """A fresh decoder for one streamed call."""
+
+    @abc.abstractmethod
+    def _create(self, client: SyncClient, call: ApiCall) -> Any:
+        """Send the request and return the whole response."""
+
+    @abc.abstractmethod
+    async def _acreate(self, client: AsyncClient, call: ApiCall) -> Any:
+        """Async :meth:`_create`."""
+
+    @abc.abstractmethod
+    def _events(self, client: SyncClient, call: ApiCall) -> Generator[Any, None, None]:
+        """Open a stream and yield its events; closing the generator closes the stream."""
+
+    @abc.abstractmethod
+    def _aevents(self, client: AsyncClient, call: ApiCall) -> AsyncIterator[Any]:
+        """Async :meth:`_events` (an async generator; ``aclose`` closes the stream)."""
+
+    # -- the Backend contract ----------------------------------------------------------
+
+    def _call(
+        self,
+        prompt: str,
+        sources: list[Source],
+        policy: Policy,
+        options: Mapping[str, Any],
+        *,
+        stream: bool = False,
+    ) -> ApiCall:
+        timeout = options.get("timeout")
+        request = self.request(prompt, sources, policy, options)
+        call = self._prepare(request, options, stream=stream)
+        if timeout is not None:
+            call.timeout = float(timeout)
+        return call
+
+    def _translate(self, error: BaseException) -> Exception:
+        return translate_error(self.name, error, secrets=self._secrets())
+
+    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        """One request; the response decoded into text with markers."""
+        call = self._call(prompt, sources, policy, options)
+        client = self.client
+
+        def attempt() -> Any:
+            try:
+                return self._create(client, call)
+            except Exception as exc:
+                raise self._translate(exc) from exc
+
+        return self._decode(call_with_retries(self.retry, attempt), call)
+
+    async def agenerate(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> str:
+        """Native async :meth:`generate` on the async client."""
+        call = self._call(prompt, sources, policy, options)
+        client = self.async_client
+
+        async def attempt() -> Any:
+            try:
+                return await self._acreate(client, call)
+            except Exception as exc:
+                raise self._translate(exc) from exc
+
+        return self._decode(await acall_with_retries(self.retry, attempt), call)
+
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
+        """Stream text as the provider sends it; the last chunk carries the facts."""
+        call = self._call(prompt, sources, policy, options, stream=True)
+        client = self.client
+        decoder = self._stream_decoder(call)
+        holder: list[Generator[Any, None, None]] = []
+
+        def first_event() -> Any:
+            events = self._events(client, call)
+            holder[:] = [events]
+            try:
+                return next(events, _END)
+            except Exception as exc:
+                events.close()
+                raise self._translate(exc) from exc
+
+        event = call_with_retries(self.retry, first_event)
+        events = holder[0]
+        try:
+            while event is not _END:
+                text = decoder.feed(event)
+                if text:
+                    yield text
+                try:
+                    event = next(events, _END)
+                except Exception as exc:
+                    raise self._translate(exc) from exc
+            yield decoder.finish()
+        finally:
+            events.close()
+
+    async def astream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> AsyncIterator[str]:
+        """Native async :meth:`stream`; cancelling or closing it closes the HTTP stream."""
+        call = self._call(prompt, sources, policy, options, stream=True)
+        client = self.async_client
+        decoder = self._stream_decoder(call)
+        holder: list[AsyncIterator[Any]] = []
+
+        async def first_event() -> Any:
+            events = self._aevents(client, call)
+            holder[:] = [events]
+            try:
+                return await anext(events, _END)
+            except BaseException as exc:
+                await _aclose(events)
+                if isinstance(exc, Exception):
+                    raise self._translate(exc) from exc
+                raise
+
+        event = await acall_with_retries(self.retry, first_event)
+        events = holder[0]
+        try:
+            while event is not _END:
+                text = decoder.feed(event)
+                if text:
+                    yield text
+                try:
+                    event = await anext(events, _END)
+                except Exception as exc:
+                    raise self._translate(exc) from exc
+            yield decoder.finish()
+        finally:
+            await _aclose(events)
+
+    # -- cleanup ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the sync client citeformer built (injected clients are the caller's)."""
+        if not self._owns_client:
+            return
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None and hasattr(client, "close"):
+            client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client this event loop built (and the sync one, if any)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - always called from a coroutine
+            return
+        client = self._async_clients.pop(loop, None)
+        if client is not None:
+            closer = getattr(client, "close", None) or getattr(client, "aclose", None)
+            if closer is not None:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+        self.close()
+
+
+class _NoLoop:
+    """Key for an async client built outside a running loop (a weakref-able object)."""
+
+
+_NO_LOOP = _NoLoop()
+_END = object()
+
+
+async def _aclose(events: AsyncIterator[Any]) -> None:
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,195 @@
+"""OpenAIBackend: chat completions through the openai SDK, sync and natively async."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from citeformer.backends.api import ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.openai.translate import (
+    ChatStreamDecoder,
+    Constraint,
+    GrammarDialect,
+    RequestShape,
+    build_payload,
+    decode_completion,
+    is_reasoning_model,
+)
+from citeformer.backends.retry import RetryPolicy
+from citeformer.core import Enforcement
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI, OpenAI
+
+
+class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
+    """Chat completions with strict JSON-schema output (or a server-side grammar).
+
+    By default the model answers in JSON segments whose ``citations`` are an enum of
+    ``1..N`` (strict structured output): a schema-following server cannot name a
+    source that was not supplied, and marker-like text in the free-text fields is
+    neutralised. Streaming parses the JSON as it arrives (jiter's partial mode) and
+    releases text as soon as it is settled.
+
+    OpenAI-compatible servers that enforce grammars (vLLM ``serve``, the llama.cpp
+    server, SGLang) take the citation grammar itself: pass ``base_url=``,
+    ``constraint="grammar"`` and ``grammar_dialect=`` (or use :meth:`for_server`);
+    the tier is then ``grammar``. ``constraint="none"`` sends the plain prompt
+    (tier ``validated``) for servers with neither.
+
+    Args:
+        model: Model name.
+        api_key: The key (default: ``$OPENAI_API_KEY``; local servers need none).
+        base_url: The API root, for OpenAI-compatible servers.
+        client: A ready ``openai.OpenAI`` (used as is).
+        async_client: A ready ``openai.AsyncOpenAI`` (used as is).
+        client_kwargs: More keyword arguments for the clients citeformer builds
+            (``organization``, ``http_client``, ``default_headers``...).
+        constraint: ``json_schema`` (default), ``grammar`` or ``none``.
+        grammar_dialect: With ``constraint="grammar"``: ``vllm``, ``llama.cpp``,
+            ``sglang`` or ``fireworks``.
+        reasoning: Treat the model as a reasoning model (``max_completion_tokens``,
+            no sampling parameters). Default: guessed from the name (o1, o3, gpt-5...).
+        extra_body: Provider fields sent with every request.
+        timeout: Default seconds per call.
+        retry: Retry policy; citeformer's clients have the SDK's own retries off.
+
+    Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
+    ``top_p``, ``seed``, ``stop``, ``timeout``, ``model``, ``reasoning_effort``.
+
+    Example:
+        >>> backend = OpenAIBackend("gpt-4.1-mini", api_key="sk-...")  # doctest: +SKIP
+    """
+
+    name = "openai"
+    enforcement = Enforcement.SCHEMA
+    extra = "openai"
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url: ClassVar[str | None] = None
+    """Default API root (None: the SDK's default, api.openai.com)."""
+    default_constraint: ClassVar[Constraint] = "json_schema"
+    default_dialect: ClassVar[GrammarDialect | None] = None
+    default_headers: ClassVar[Mapping[str, str]] = {}
+    supports_min_items: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: OpenAI | None = None,
+        async_client: AsyncOpenAI | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        constraint: Constraint | None = None,
+        grammar_dialect: GrammarDialect | None = None,
+        reasoning: bool | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._base_url = base_url or self.base_url
+        self.shape = RequestShape(
+            model=model,
+            constraint=constraint or self.default_constraint,
+            dialect=grammar_dialect or self.default_dialect,
+            reasoning=is_reasoning_model(model) if reasoning is None else reasoning,
+            min_items=self.supports_min_items,
+            extra_body=dict(extra_body or {}),
+            extra_headers={**self.default_headers, **(extra_headers or {})},
+        )
+        super().__init__(
+            model,
+            api_key=api_key,
+            client=client,
+            async_client=async_client,
+            client_kwargs=client_kwargs,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    @classmethod
+    def for_server(
+        cls, base_url: str, model: str, *, server: GrammarDialect, **kwargs: Any
+    ) -> OpenAIBackend:
+        """A backend for a self-hosted OpenAI-compatible server that enforces grammars.
+
+        Args:
+            base_url: The server's API root, e.g. ``http://vllm:8000/v1``.
+            model: The model name the server serves.
+            server: ``vllm``, ``llama.cpp`` or ``sglang`` (where the grammar goes).
+            **kwargs: Other constructor arguments.
+        """
+        return cls(model, base_url=base_url, constraint="grammar", grammar_dialect=server, **kwargs)
+
+    def __repr__(self) -> str:
+        """Class, model, mode and host; never the key."""
+        host = f", base_url={self._base_url!r}" if self._base_url else ""
+        mode = self.shape.constraint
+        return f"{type(self).__name__}(model={self.model!r}, constraint={mode!r}{host})"
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _needs_key(self) -> bool:
+        # A self-hosted server usually takes no key; the hosted APIs always do.
+        return self._base_url is None or type(self).base_url is not None
+
+    def _import_sdk(self) -> Any:
+        import openai
+
+        return openai
+
+    def _client_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "api_key": self._api_key_value() or "unused",
+            "timeout": self.timeout,
+            "max_retries": 0,  # citeformer's RetryPolicy retries, once
+        }
+        if self._base_url:
+            args["base_url"] = self._base_url
+        return {**args, **self._client_kwargs}
+
+    def _make_client(self) -> OpenAI:
+        from openai import OpenAI
+
+        return OpenAI(**self._client_args())
+
+    def _make_async_client(self) -> AsyncOpenAI:
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(**self._client_args())
+
+    # -- translation -----------------------------------------------------------------
+
+    def _prepare(
+        self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
+    ) -> ApiCall:
+        payload = build_payload(self.shape, request, options, stream=stream)
+        return ApiCall(request, payload, self.timeout)
+
+    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+        return decode_completion(response, self.shape, call.request, self.name)
+
+    def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
+        return ChatStreamDecoder(self.shape, call.request, self.name)
+
+    # -- the SDK calls ----------------------------------------------------------------
+
+    def _create(self, client: OpenAI, call: ApiCall) -> Any:
+        return client.chat.completions.create(**call.payload, timeout=call.timeout)
+
+    async def _acreate(self, client: AsyncOpenAI, call: ApiCall) -> Any:
+        return await client.chat.completions.create(**call.payload, timeout=call.timeout)
+
+    def _events(self, client: OpenAI, call: ApiCall) -> Generator[Any, None, None]:
+        stream = client.chat.completions.create(**call.payload, timeout=call.timeout)
+        with stream:
+            yield from stream
+
+    async def _aevents(self, client: AsyncOpenAI, call: ApiCall) -> AsyncIterator[Any]:
+        stream = await client.chat.completions.create(**call.payload, timeout=call.timeout)
+        async with stream:
+            async for chunk in stream:
+                yield chunk

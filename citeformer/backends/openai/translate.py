@@ -1,0 +1,284 @@
+"""Pure translation for chat-completions APIs: request payloads and response decoding.
+
+No I/O and no SDK import: responses and stream chunks are read by attribute, so
+the same functions serve the openai SDK's objects and the tests' plain objects,
+streamed and whole alike.
+
+Constraint modes (what the request asks the server to enforce):
+
+==============  =========================================================  ==========
+mode            request                                                    tier
+==============  =========================================================  ==========
+``json_schema`` ``response_format`` strict JSON schema; ids are an enum    schema
+``grammar``     the citation grammar in the server's field (see dialects)  grammar
+``none``        plain prompt with inline markers; only validated           validated
+==============  =========================================================  ==========
+
+Grammar dialects: where each server reads a grammar from the request.
+
+=============  ===========================================================
+dialect        request field
+=============  ===========================================================
+``vllm``       ``structured_outputs: {"grammar": <EBNF>}`` (vLLM >= 0.10 serve)
+``llama.cpp``  ``grammar: <GBNF>`` (llama.cpp server, llama-cpp-python server)
+``sglang``     ``ebnf: <EBNF>``
+``fireworks``  ``response_format: {"type": "grammar", "grammar": <GBNF>}``
+=============  ===========================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from citeformer.backends.base import BackendText, CallInfo, CitationRequest
+from citeformer.backends.json_segments import SegmentDecoder, decode_segments
+from citeformer.core import Enforcement, InvalidMarker, TokenUsage
+from citeformer.errors import BackendError, InvalidOptionError
+from citeformer.grammar.render import to_ebnf, to_gbnf
+from citeformer.grammar.schema import to_json_schema
+from citeformer.markers import MarkerParser, TextEvent, neutralize
+
+Constraint = Literal["json_schema", "grammar", "none"]
+GrammarDialect = Literal["vllm", "llama.cpp", "sglang", "fireworks"]
+CONSTRAINTS: tuple[str, ...] = ("json_schema", "grammar", "none")
+DIALECTS: tuple[str, ...] = ("vllm", "llama.cpp", "sglang", "fireworks")
+TIERS: Mapping[str, Enforcement] = {
+    "json_schema": Enforcement.SCHEMA,
+    "grammar": Enforcement.GRAMMAR,
+    "none": Enforcement.VALIDATED,
+}
+SCHEMA_NAME = "cited_answer"
+
+_REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
+_TRUNCATING = frozenset({"length", "content_filter"})
+
+
+def is_reasoning_model(model: str) -> bool:
+    """Models that take ``max_completion_tokens`` and reject sampling parameters."""
+    return bool(_REASONING_MODEL.search(model))
+
+
+@dataclass(frozen=True, slots=True)
+class RequestShape:
+    """How a backend instance shapes its requests (fixed at construction).
+
+    Attributes:
+        model: Default model name.
+        constraint: The constraint mode.
+        dialect: Where the grammar goes, in ``grammar`` mode.
+        reasoning: Reasoning-model parameter handling.
+        min_items: Whether the schema may use ``minItems``.
+        stream_usage: Ask for usage in the last stream chunk.
+        extra_body: Provider fields added to every request.
+        extra_headers: Headers added to every request.
+    """
+
+    model: str
+    constraint: Constraint = "json_schema"
+    dialect: GrammarDialect | None = None
+    reasoning: bool = False
+    min_items: bool = True
+    stream_usage: bool = True
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.constraint not in CONSTRAINTS:
+            raise InvalidOptionError(
+                f"constraint={self.constraint!r} is unknown; use one of {', '.join(CONSTRAINTS)}"
+            )
+        if self.constraint == "grammar" and self.dialect not in DIALECTS:
+            raise InvalidOptionError(
+                f"constraint='grammar' needs grammar_dialect= one of {', '.join(DIALECTS)}"
+                " (the server that enforces it)"
+            )
+
+    @property
+    def tier(self) -> Enforcement:
+        """The enforcement tier these requests get."""
+        return TIERS[self.constraint]
+
+
+def build_payload(
+    shape: RequestShape, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.chat.completions.create``."""
+    language = request.language
+    schema_mode = shape.constraint == "json_schema"
+    messages = request.segment_messages if schema_mode else request.messages
+    payload: dict[str, Any] = {
+        "model": options.get("model") or shape.model,
+        "messages": [dict(m) for m in messages],
+    }
+    limit = options.get("max_tokens") or options.get("max_new_tokens")
+    if limit:
+        payload["max_completion_tokens" if shape.reasoning else "max_tokens"] = limit
+    if not shape.reasoning:  # reasoning models reject sampling parameters
+        for name in ("temperature", "top_p"):
+            if options.get(name) is not None:
+                payload[name] = options[name]
+    elif options.get("reasoning_effort"):
+        payload["reasoning_effort"] = options["reasoning_effort"]
+    for name in ("seed", "stop"):
+        if options.get(name) is not None:
+            payload[name] = options[name]
+    extra_body = dict(shape.extra_body)
+    if schema_mode:
+        payload["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": SCHEMA_NAME,
+                "strict": True,
+                "schema": to_json_schema(language, min_items=shape.min_items),
+            },
+        }
+    elif shape.constraint == "grammar":
+        if shape.dialect == "fireworks":
+            payload["response_format"] = {"type": "grammar", "grammar": to_gbnf(language)}
+        elif shape.dialect == "llama.cpp":
+            extra_body["grammar"] = to_gbnf(language)
+        elif shape.dialect == "vllm":
+            extra_body["structured_outputs"] = {"grammar": to_ebnf(language)}
+        else:
+            extra_body["ebnf"] = to_ebnf(language)
+    if extra_body:
+        payload["extra_body"] = extra_body
+    if shape.extra_headers:
+        payload["extra_headers"] = dict(shape.extra_headers)
+    if stream:
+        payload["stream"] = True
+        if shape.stream_usage:
+            payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+def usage_of(usage: Any) -> TokenUsage | None:
+    """A :class:`TokenUsage` from an OpenAI-style usage object (or None)."""
+    if usage is None:
+        return None
+    details = getattr(usage, "prompt_tokens_details", None)
+    return TokenUsage(
+        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        cached_tokens=getattr(details, "cached_tokens", 0) or 0,
+    )
+
+
+def decode_completion(
+    response: Any, shape: RequestShape, request: CitationRequest, provider: str
+) -> BackendText:
+    """Answer text and facts from a whole chat completion."""
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        raise BackendError("the response has no choices", provider=provider, retryable=True)
+    choice = choices[0]
+    message = choice.message
+    finish = getattr(choice, "finish_reason", None)
+    style = request.language.marker_style
+    dropped: tuple[InvalidMarker, ...] = ()
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        text, finish = neutralize(refusal, style), "refusal"
+    elif shape.constraint == "json_schema":
+        text, dropped = decode_segments(
+            message.content or "", request.language, provider, truncated=finish in _TRUNCATING
+        )
+    else:
+        text = message.content or ""
+    info = CallInfo(
+        usage=usage_of(getattr(response, "usage", None)),
+        finish_reason=finish,
+        invalid_markers=dropped,
+        enforcement=shape.tier,
+    )
+    return BackendText(text, info)
+
+
+class ChatStreamDecoder:
+    """Decodes one streamed chat completion, chunk by chunk (pure).
+
+    Schema mode parses the JSON as it grows and releases text as soon as it is
+    settled; grammar and plain modes pass content through (the orchestrator's
+    marker parser holds back partial markers). A refusal streams as neutralised
+    text and ends with ``finish_reason="refusal"``.
+    """
+
+    __slots__ = (
+        "_finish",
+        "_provider",
+        "_refusal",
+        "_refusal_style",
+        "_segments",
+        "_shape",
+        "_usage",
+    )
+
+    def __init__(self, shape: RequestShape, request: CitationRequest, provider: str) -> None:
+        self._shape = shape
+        self._provider = provider
+        self._segments = (
+            SegmentDecoder(request.language, provider)
+            if shape.constraint == "json_schema"
+            else None
+        )
+        self._refusal: MarkerParser | None = None
+        self._refusal_style = request.language.marker_style
+        self._usage: TokenUsage | None = None
+        self._finish: str | None = None
+
+    def feed(self, chunk: Any) -> str:
+        """Consume one ``ChatCompletionChunk``; return new answer text."""
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self._usage = usage_of(usage)
+        out = ""
+        for choice in getattr(chunk, "choices", None) or ():
+            if getattr(choice, "index", 0) != 0:
+                continue
+            delta = choice.delta
+            if getattr(delta, "refusal", None):
+                if self._refusal is None:
+                    self._refusal = MarkerParser(0, self._refusal_style)
+                out += _texts(self._refusal.feed(delta.refusal))
+            content = getattr(delta, "content", None)
+            if content:
+                out += self._segments.feed(content) if self._segments else content
+            if choice.finish_reason:
+                self._finish = choice.finish_reason
+        return out
+
+    def finish(self) -> BackendText:
+        """The rest of the text, with usage, finish reason and dropped ids.
+
+        Raises:
+            BackendError: The stream ended without a finish reason (it was cut).
+        """
+        dropped: tuple[InvalidMarker, ...] = ()
+        finish = self._finish
+        if finish is None and self._refusal is None:
+            raise BackendError(
+                "the stream ended before the model finished (no finish_reason)",
+                provider=self._provider,
+                retryable=True,
+            )
+        if self._refusal is not None:
+            text, finish = _texts(self._refusal.flush()), "refusal"
+        elif self._segments is not None:
+            text = self._segments.finish(truncated=finish in _TRUNCATING)
+            dropped = self._segments.dropped
+        else:
+            text = ""
+        info = CallInfo(
+            usage=self._usage,
+            finish_reason=finish,
+            invalid_markers=dropped,
+            enforcement=self._shape.tier,
+        )
+        return BackendText(text, info)
+
+
+def _texts(events: list[Any]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextEvent))
