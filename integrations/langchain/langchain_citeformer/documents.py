@@ -1,0 +1,133 @@
+"""LangChain ``Document`` <-> citeformer ``Source`` translation.
+
+A document's ``page_content`` becomes the source's content; its ``metadata``
+becomes CSL-JSON (what citeformer renders bibliographies from) through
+:func:`csl_metadata`, or through a user hook with the same signature.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from citeformer import InvalidSourceError, Source
+from langchain_core.documents import Document
+
+MetadataMapper = Callable[[Document], Mapping[str, Any]]
+"""A hook ``f(document) -> CSL-JSON mapping`` that replaces :func:`csl_metadata`."""
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+def _names(value: object) -> list[dict[str, Any]] | None:
+    """CSL name objects from a string, a list of strings, or CSL names already."""
+    if isinstance(value, str) and value.strip():
+        return [{"literal": value.strip()}]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        names: list[dict[str, Any]] = []
+        for item in value:
+            if isinstance(item, Mapping):
+                names.append(dict(item))
+            elif isinstance(item, str) and item.strip():
+                names.append({"literal": item.strip()})
+        return names or None
+    return None
+
+
+def _issued(value: object) -> dict[str, Any] | None:
+    """A CSL date from a year (int or str) or an ISO date string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return {"date-parts": [[value]]}
+    if isinstance(value, str) and (match := _DATE.match(value.strip())):
+        return {"date-parts": [[int(part) for part in match.groups() if part]]}
+    return None
+
+
+def csl_metadata(document: Document) -> dict[str, Any]:
+    """Default CSL-JSON for a document, from common LangChain metadata keys.
+
+    ``metadata["csl"]`` (a CSL-JSON mapping) is used as the starting point when
+    present. Then, where not already set: ``title``; ``URL`` from ``url``/``URL``,
+    or ``source`` when it is an http(s) address; ``author`` from ``author``/
+    ``authors`` (strings become literal names); ``issued`` from ``year``/
+    ``date``/``published``; ``DOI`` from ``doi``; ``id`` from ``document.id``.
+
+    Args:
+        document: The document to describe.
+
+    Returns:
+        A new CSL-JSON dict (possibly empty).
+    """
+    meta = document.metadata
+    csl = meta.get("csl")
+    out: dict[str, Any] = dict(csl) if isinstance(csl, Mapping) else {}
+    title = meta.get("title")
+    if isinstance(title, str) and title:
+        out.setdefault("title", title)
+    url = meta.get("url", meta.get("URL"))
+    source = meta.get("source")
+    if not isinstance(url, str) and isinstance(source, str) and _URL.match(source):
+        url = source
+    if isinstance(url, str) and url:
+        out.setdefault("URL", url)
+    authors = _names(meta.get("author", meta.get("authors")))
+    if authors:
+        out.setdefault("author", authors)
+    for key in ("year", "date", "published"):
+        if (issued := _issued(meta.get(key))) is not None:
+            out.setdefault("issued", issued)
+            break
+    doi = meta.get("doi", meta.get("DOI"))
+    if isinstance(doi, str) and doi:
+        out.setdefault("DOI", doi)
+    if document.id is not None:
+        out.setdefault("id", document.id)
+    out.setdefault("type", "webpage" if "URL" in out else "document")
+    return out
+
+
+def to_document(item: object, position: int) -> Document:
+    """Normalise one supplied item to a ``Document`` (what outputs point back to).
+
+    Args:
+        item: A ``Document``, a ``str``, or a citeformer ``Source``.
+        position: Its index in the input list, for the error message.
+
+    Raises:
+        InvalidSourceError: ``item`` is none of those types.
+    """
+    if isinstance(item, Document):
+        return item
+    if isinstance(item, str):
+        return Document(page_content=item)
+    if isinstance(item, Source):
+        return Document(page_content=item.content, metadata={"csl": dict(item.metadata)})
+    raise InvalidSourceError(
+        f"documents[{position}] is a {type(item).__name__}; pass LangChain Documents "
+        "(a retriever's output), strings, or citeformer Sources"
+    )
+
+
+def to_source(item: object, document: Document, mapper: MetadataMapper | None = None) -> Source:
+    """The citeformer ``Source`` for one supplied item.
+
+    Args:
+        item: What the caller supplied (a given ``Source`` is kept as it is).
+        document: ``item`` as a ``Document`` (see :func:`to_document`).
+        mapper: Replaces :func:`csl_metadata` when given.
+
+    Raises:
+        InvalidSourceError: The mapper returned something other than a mapping.
+    """
+    if isinstance(item, Source):
+        return item
+    metadata = (mapper or csl_metadata)(document)
+    if not isinstance(metadata, Mapping):
+        raise InvalidSourceError(
+            f"metadata_mapper must return a CSL-JSON mapping, got {type(metadata).__name__}"
+        )
+    return Source(document.page_content, metadata)
