@@ -1,0 +1,45 @@
+"""LlamaIndex response synthesizer whose citation markers can only point at retrieved nodes.
+
+>>> from llama_index.response_synthesizers.citeformer import (
+...     CiteformerSynthesizer, citation_query_engine)
+"""
+
+from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+from llama_index.response_synthesizers.citeformer.embeddings import HashingEmbedding
+from llama_index.response_synthesizers.citeformer.engine import citation_query_engine
+from llama_index.response_synthesizers.citeformer.events import (
+    CitationResolvedEvent,
+    CitationValidationEvent,
+)
+from llama_index.response_synthesizers.citeformer.nodes import (
+    default_node_to_csl,
+    nodes_to_sources,
+)
+from llama_index.response_synthesizers.citeformer.results import (
+    NodeCitation,
+    citations,
+    cited_source_nodes,
+    generation_result,
+)
+from llama_index.response_synthesizers.citeformer.streaming import (
+    NodeCitationEvent,
+    NodeStreamEvent,
+    stream_events,
+)
+
+__all__ = [
+    "CitationResolvedEvent",
+    "CitationValidationEvent",
+    "CiteformerSynthesizer",
+    "HashingEmbedding",
+    "NodeCitation",
+    "NodeCitationEvent",
+    "NodeStreamEvent",
+    "citation_query_engine",
+    "citations",
+    "cited_source_nodes",
+    "default_node_to_csl",
+    "generation_result",
+    "nodes_to_sources",
+    "stream_events",
+]

@@ -1,0 +1,337 @@
+"""CiteformerSynthesizer: a LlamaIndex response synthesizer backed by citeformer.
+
+It overrides ``synthesize``/``asynthesize`` (which see the retrieved ``NodeWithScore``
+list; ``get_response``/``aget_response`` only see text chunks), numbers the nodes as
+citeformer sources, calls citeformer's sync or async path, and maps the result back
+onto the nodes. Citation logic (the language, validation, references) stays in
+citeformer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from typing import Any
+
+import llama_index.core.instrumentation as instrument
+from llama_index.core.base.response.schema import (
+    RESPONSE_TYPE,
+    AsyncStreamingResponse,
+    Response,
+    StreamingResponse,
+)
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.callbacks.schema import CBEventType, EventPayload
+from llama_index.core.instrumentation.events.synthesis import (
+    SynthesizeEndEvent,
+    SynthesizeStartEvent,
+)
+from llama_index.core.prompts.mixin import PromptDictType
+from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTextType
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.settings import Settings
+from llama_index.core.types import RESPONSE_TEXT_TYPE
+from llama_index.response_synthesizers.citeformer.events import complete
+from llama_index.response_synthesizers.citeformer.nodes import (
+    NodeToCSL,
+    default_node_to_csl,
+    nodes_to_sources,
+)
+from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCall
+from llama_index.response_synthesizers.citeformer.streaming import (
+    AsyncCitationStream,
+    CitationStream,
+)
+
+from citeformer import (
+    AsyncStreamingResult,
+    Backend,
+    Citeformer,
+    GenerationResult,
+    InvalidOptionError,
+    Policy,
+    Source,
+    StreamingResult,
+)
+
+dispatcher = instrument.get_dispatcher(__name__)
+
+
+class CiteformerSynthesizer(BaseSynthesizer):
+    """Answer from retrieved nodes with citation markers that can only point at them.
+
+    The i-th retrieved node is source ``i + 1``; ``additional_source_nodes`` join
+    ``Response.source_nodes`` but are never numbered. ``Response.metadata`` carries the
+    citations (node id, marker span, ``cited_text`` where known), the cited nodes in
+    citation order, the rendered references and the full ``GenerationResult`` (keys in
+    :mod:`~llama_index.response_synthesizers.citeformer.results`). With
+    ``streaming=True`` the response is a ``StreamingResponse`` (``query``) or an
+    ``AsyncStreamingResponse`` (``aquery``) whose tokens never hold a partial marker;
+    its metadata is filled in when the stream ends.
+
+    No LlamaIndex LLM is involved: the model is citeformer's backend, so
+    ``Settings.llm`` is never read.
+
+    Args:
+        citeformer: A configured :class:`citeformer.Citeformer`, or a citeformer
+            ``Backend`` (wrapped with default settings: IEEE references, AUTO policy).
+        policy: Citation policy for every call (default: the Citeformer's own).
+        streaming: Return streaming responses.
+        metadata_mode: What node metadata goes into each source's text. The default
+            ``NONE`` keeps ``source_start``/``source_end`` aligned with ``node.text``;
+            node metadata goes to the bibliography instead.
+        node_to_csl: Builds a source's CSL-JSON metadata from a node (default:
+            :func:`~llama_index.response_synthesizers.citeformer.nodes.default_node_to_csl`).
+        options: Options passed to every citeformer call (``max_tokens``,
+            ``temperature``, ``strict``...); per-call keyword arguments of
+            ``synthesize`` win.
+        empty_response: Text of LlamaIndex's empty response (nothing retrieved).
+        callback_manager: Legacy LlamaIndex callback manager (default: Settings').
+
+    Raises:
+        InvalidOptionError: An argument has the wrong type or value; the message says
+            what to pass.
+
+    Example:
+        >>> from citeformer import Citeformer, MockBackend
+        >>> synth = CiteformerSynthesizer(Citeformer(MockBackend("Paris [1].")))
+        >>> # RetrieverQueryEngine(retriever, response_synthesizer=synth)
+    """
+
+    def __init__(
+        self,
+        citeformer: Citeformer | Backend,
+        *,
+        policy: Policy | str | None = None,
+        streaming: bool = False,
+        metadata_mode: MetadataMode = MetadataMode.NONE,
+        node_to_csl: NodeToCSL = default_node_to_csl,
+        options: Mapping[str, Any] | None = None,
+        empty_response: str | None = None,
+        callback_manager: CallbackManager | None = None,
+    ) -> None:
+        # BaseSynthesizer.__init__ is deliberately not called: it resolves Settings.llm
+        # (which needs an LLM package, or an OpenAI key) and builds prompt helpers for an
+        # LLM context window, neither of which citeformer uses. The attributes its
+        # concrete methods (the empty-response path) read are set here instead.
+        if isinstance(citeformer, Backend):
+            citeformer = Citeformer(citeformer)
+        if not isinstance(citeformer, Citeformer):
+            raise InvalidOptionError(
+                f"citeformer must be a citeformer.Citeformer or a citeformer Backend, got "
+                f"{type(citeformer).__name__}; a LlamaIndex LLM is not a backend: "
+                "CiteformerSynthesizer(Citeformer(backend))"
+            )
+        if not isinstance(streaming, bool):
+            raise InvalidOptionError(f"streaming must be a bool, got {streaming!r}")
+        if not isinstance(metadata_mode, MetadataMode):
+            raise InvalidOptionError(
+                f"metadata_mode must be a llama_index MetadataMode, got {metadata_mode!r}"
+            )
+        if not callable(node_to_csl):
+            raise InvalidOptionError(
+                "node_to_csl must be a function NodeWithScore -> CSL-JSON dict, "
+                f"got {type(node_to_csl).__name__}"
+            )
+        if options is not None and not isinstance(options, Mapping):
+            raise InvalidOptionError(f"options must be a mapping, got {type(options).__name__}")
+        if empty_response is not None and not isinstance(empty_response, str):
+            raise InvalidOptionError(f"empty_response must be a str, got {empty_response!r}")
+        if callback_manager is not None and not isinstance(callback_manager, CallbackManager):
+            raise InvalidOptionError(
+                f"callback_manager must be a CallbackManager, got {type(callback_manager).__name__}"
+            )
+        self._citeformer = citeformer
+        self._policy = None if policy is None else Policy.coerce(policy, what="policy")
+        self._metadata_mode = metadata_mode
+        self._node_to_csl = node_to_csl
+        self._options: dict[str, Any] = dict(options or {})
+        self._llm = None  # type: ignore[assignment]  # no LlamaIndex LLM, by design
+        self._callback_manager = callback_manager or Settings.callback_manager
+        self._streaming = streaming
+        self._output_cls = None
+        self._empty_response = empty_response or "Empty Response"
+        self._multimodal = False
+
+    @property
+    def citeformer(self) -> Citeformer:
+        """The Citeformer every call goes through."""
+        return self._citeformer
+
+    @property
+    def callback_manager(self) -> CallbackManager:
+        """The legacy callback manager."""
+        return self._callback_manager
+
+    @callback_manager.setter
+    def callback_manager(self, callback_manager: CallbackManager) -> None:
+        self._callback_manager = callback_manager
+
+    def _get_prompts(self) -> PromptDictType:
+        """No LlamaIndex prompt templates: citeformer assembles its own prompt."""
+        return {}
+
+    def _update_prompts(self, prompts_dict: PromptDictType) -> None:
+        """Refuse prompt templates, which would otherwise be silently ignored."""
+        if prompts_dict:
+            raise InvalidOptionError(
+                f"CiteformerSynthesizer has no prompt templates ({', '.join(prompts_dict)}); "
+                "citeformer assembles a source-grounded prompt itself. Shape it with "
+                "Citeformer(prompt_budget=...) or a backend option."
+            )
+
+    # -- per-call preparation -------------------------------------------------------
+
+    def _call_options(self, response_kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        options = {**self._options, **response_kwargs}
+        policy = options.pop("policy", self._policy)
+        return policy, options
+
+    def _prepare(
+        self,
+        nodes: Sequence[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None,
+    ) -> CitedCall:
+        sources = nodes_to_sources(
+            nodes, metadata_mode=self._metadata_mode, node_to_csl=self._node_to_csl
+        )
+        return CitedCall(nodes, sources, additional_source_nodes or ())
+
+    @staticmethod
+    def _bundle(query: QueryTextType) -> QueryBundle:
+        return QueryBundle(query_str=query) if isinstance(query, str) else query
+
+    def _finish(self, call: CitedCall, result: GenerationResult) -> Response:
+        complete(call, result, citations_emitted=False)
+        return Response(result.text, source_nodes=call.source_nodes, metadata=call.metadata)
+
+    # -- the citeformer calls (spans of their own) -----------------------------------
+
+    @dispatcher.span
+    def _cite(self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]) -> Any:
+        policy, options = self._call_options(response_kwargs)
+        if self._streaming:
+            stream = CitationStream(
+                self._citeformer.stream(query_str, call.sources, policy, **options), call
+            )
+            call.metadata[STREAM] = stream
+            return StreamingResponse(
+                stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
+            )
+        result = self._citeformer.generate(query_str, call.sources, policy, **options)
+        return self._finish(call, result)
+
+    @dispatcher.span
+    async def _acite(
+        self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]
+    ) -> Any:
+        policy, options = self._call_options(response_kwargs)
+        if self._streaming:
+            stream = AsyncCitationStream(
+                self._citeformer.astream(query_str, call.sources, policy, **options), call
+            )
+            call.metadata[STREAM] = stream
+            return AsyncStreamingResponse(
+                stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
+            )
+        result = await self._citeformer.agenerate(query_str, call.sources, policy, **options)
+        return self._finish(call, result)
+
+    # -- BaseSynthesizer entry points -----------------------------------------------
+
+    def synthesize(
+        self,
+        query: QueryTextType,
+        nodes: list[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None = None,
+        **response_kwargs: Any,
+    ) -> RESPONSE_TYPE:
+        """Answer ``query`` citing ``nodes``; see the class docstring for the result.
+
+        Args:
+            query: The question (str or ``QueryBundle``).
+            nodes: Retrieved nodes; ``nodes[i]`` is cited as ``i + 1``.
+            additional_source_nodes: Added to ``source_nodes``, never numbered.
+            **response_kwargs: Per-call citeformer options (``policy=``, ``strict=``,
+                backend options).
+
+        Raises:
+            InvalidSourceError: A node has no text or is not a ``NodeWithScore``.
+            CiteformerError: Any other citeformer error (bad option, backend failure).
+        """
+        if not nodes:  # LlamaIndex's own empty-response path; the backend is not called
+            return super().synthesize(query, nodes, additional_source_nodes, **response_kwargs)
+        bundle = self._bundle(query)
+        dispatcher.event(SynthesizeStartEvent(query=bundle))
+        call = self._prepare(nodes, additional_source_nodes)
+        with self._callback_manager.event(
+            CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
+        ) as event:
+            response: RESPONSE_TYPE = self._cite(bundle.query_str, call, response_kwargs)
+            event.on_end(payload={EventPayload.RESPONSE: response})
+        dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
+        return response
+
+    async def asynthesize(
+        self,
+        query: QueryTextType,
+        nodes: list[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None = None,
+        **response_kwargs: Any,
+    ) -> RESPONSE_TYPE:
+        """Async :meth:`synthesize`, on citeformer's native async path."""
+        if not nodes:
+            return await super().asynthesize(
+                query, nodes, additional_source_nodes, **response_kwargs
+            )
+        bundle = self._bundle(query)
+        dispatcher.event(SynthesizeStartEvent(query=bundle))
+        call = self._prepare(nodes, additional_source_nodes)
+        with self._callback_manager.event(
+            CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
+        ) as event:
+            response: RESPONSE_TYPE = await self._acite(bundle.query_str, call, response_kwargs)
+            event.on_end(payload={EventPayload.RESPONSE: response})
+        dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
+        return response
+
+    # -- text-chunk entry points (no node identity: plain sources, plain text) --------
+
+    def get_response(
+        self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
+    ) -> RESPONSE_TEXT_TYPE:
+        """Answer from bare text chunks (``text_chunks[i]`` is source ``i + 1``).
+
+        Returns the answer text, or a generator of text chunks when streaming. Prefer
+        :meth:`synthesize`, which keeps node identity and returns the citations.
+        """
+        policy, options = self._call_options(response_kwargs)
+        sources = [Source(chunk) for chunk in text_chunks]
+        if self._streaming:
+            return _tokens(self._citeformer.stream(query_str, sources, policy, **options))
+        return self._citeformer.generate(query_str, sources, policy, **options).text
+
+    async def aget_response(
+        self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
+    ) -> RESPONSE_TEXT_TYPE:
+        """Async :meth:`get_response` (an async generator when streaming)."""
+        policy, options = self._call_options(response_kwargs)
+        sources = [Source(chunk) for chunk in text_chunks]
+        if self._streaming:
+            return _atokens(self._citeformer.astream(query_str, sources, policy, **options))
+        result = await self._citeformer.agenerate(query_str, sources, policy, **options)
+        return result.text
+
+
+def _tokens(stream: StreamingResult) -> Generator[str, None, None]:
+    try:
+        yield from stream
+    finally:
+        stream.close()
+
+
+async def _atokens(stream: AsyncStreamingResult) -> AsyncGenerator[str, None]:
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        await stream.aclose()

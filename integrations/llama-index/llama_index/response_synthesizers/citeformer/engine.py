@@ -1,0 +1,81 @@
+"""Build a citing query engine from an index without any LlamaIndex LLM package.
+
+``index.as_query_engine()`` resolves ``Settings.llm`` (an OpenAI default) even when a
+response synthesizer is passed; this helper builds the same ``RetrieverQueryEngine``
+from the index's retriever and a :class:`CiteformerSynthesizer` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks.base import CallbackManager
+from llama_index.core.indices.base import BaseIndex
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.query_engine import RetrieverQueryEngine
+from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+
+from citeformer import Backend, Citeformer, InvalidOptionError
+
+
+def citation_query_engine(
+    index_or_retriever: BaseIndex[Any] | BaseRetriever,
+    citeformer: Citeformer | Backend | CiteformerSynthesizer,
+    *,
+    streaming: bool = False,
+    node_postprocessors: Sequence[BaseNodePostprocessor] | None = None,
+    callback_manager: CallbackManager | None = None,
+    **retriever_kwargs: Any,
+) -> RetrieverQueryEngine:
+    """A ``RetrieverQueryEngine`` whose answers cite the retrieved nodes.
+
+    Args:
+        index_or_retriever: An index (its ``as_retriever(**retriever_kwargs)`` is used)
+            or a ready retriever.
+        citeformer: A ``Citeformer``, a citeformer ``Backend``, or a ready
+            :class:`CiteformerSynthesizer` (then ``streaming`` must be left unset).
+        streaming: Return streaming responses (``StreamingResponse`` from ``query``,
+            ``AsyncStreamingResponse`` from ``aquery``).
+        node_postprocessors: Applied to the retrieved nodes before synthesis.
+        callback_manager: Legacy LlamaIndex callback manager.
+        **retriever_kwargs: Passed to ``index.as_retriever`` (``similarity_top_k=``...).
+
+    Raises:
+        InvalidOptionError: A wrong argument; the message says what to pass.
+
+    Example:
+        >>> engine = citation_query_engine(index, Citeformer(backend), similarity_top_k=3)
+        >>> response = await engine.aquery("What is the capital of France?")
+    """
+    if isinstance(index_or_retriever, BaseIndex):
+        retriever = index_or_retriever.as_retriever(**retriever_kwargs)
+    elif isinstance(index_or_retriever, BaseRetriever):
+        if retriever_kwargs:
+            raise InvalidOptionError(
+                f"retriever options {sorted(retriever_kwargs)} apply to an index, not to a "
+                "ready retriever; configure the retriever itself"
+            )
+        retriever = index_or_retriever
+    else:
+        raise InvalidOptionError(
+            f"expected a LlamaIndex index or retriever, got {type(index_or_retriever).__name__}"
+        )
+    if isinstance(citeformer, CiteformerSynthesizer):
+        if streaming:
+            raise InvalidOptionError(
+                "streaming=True with a ready CiteformerSynthesizer: build the synthesizer "
+                "with CiteformerSynthesizer(..., streaming=True) instead"
+            )
+        synthesizer = citeformer
+    else:
+        synthesizer = CiteformerSynthesizer(
+            citeformer, streaming=streaming, callback_manager=callback_manager
+        )
+    return RetrieverQueryEngine(
+        retriever,
+        response_synthesizer=synthesizer,
+        node_postprocessors=list(node_postprocessors or []),
+        callback_manager=callback_manager,
+    )

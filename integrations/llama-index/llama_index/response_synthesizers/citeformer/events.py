@@ -1,0 +1,122 @@
+"""Instrumentation: custom LlamaIndex events for resolved citations and validation.
+
+Events go through ``llama_index.core.instrumentation.get_dispatcher``, so every event
+handler attached to the root dispatcher (Arize Phoenix, Langfuse, your own
+``BaseEventHandler``) sees them beside LlamaIndex's own synthesis events. Per call:
+one :class:`CitationResolvedEvent` per resolved citation (as it resolves, when
+streaming) and one :class:`CitationValidationEvent` when the answer is complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.response_synthesizers.citeformer.results import CitedCall, NodeCitation
+
+from citeformer import GenerationResult
+
+dispatcher = get_dispatcher(__name__)
+
+
+class CitationResolvedEvent(BaseEvent):
+    """A citation marker in the answer was validated and resolved to a retrieved node.
+
+    Attributes:
+        node_id: Id of the cited node.
+        source_id: The number in the marker (1-based position in the retrieved list).
+        marker: The marker text.
+        start: Offset of the marker in the answer.
+        end: Offset just past the marker.
+        cited_text: The supporting passage, where the backend reports one.
+        score: The cited node's retrieval score.
+    """
+
+    node_id: str
+    source_id: int
+    marker: str
+    start: int
+    end: int
+    cited_text: str | None = None
+    score: float | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Class name."""
+        return "CitationResolvedEvent"
+
+
+class CitationValidationEvent(BaseEvent):
+    """The answer is complete and every marker in it was checked against 1..N.
+
+    Attributes:
+        num_sources: N, the number of retrieved nodes given as sources.
+        num_citations: Citations kept (one per marker and id).
+        cited_node_ids: Distinct cited node ids, in order of first citation.
+        invalid_markers: Markers removed from the answer (``text``, ``start``, ``end``,
+            ``reason``); empty when the backend's grammar or schema prevented them.
+        enforcement: What bounded the markers (``grammar``, ``schema``, ``provider``,
+            ``validated``).
+        finish_reason: Why the backend stopped, where reported.
+    """
+
+    num_sources: int
+    num_citations: int
+    cited_node_ids: list[str]
+    invalid_markers: list[dict[str, Any]]
+    enforcement: str
+    finish_reason: str | None = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Class name."""
+        return "CitationValidationEvent"
+
+
+def emit_citation(citation: NodeCitation) -> None:
+    """Dispatch one :class:`CitationResolvedEvent`."""
+    dispatcher.event(
+        CitationResolvedEvent(
+            node_id=citation.node_id,
+            source_id=citation.source_id,
+            marker=citation.marker,
+            start=citation.start,
+            end=citation.end,
+            cited_text=citation.cited_text,
+            score=citation.score,
+        )
+    )
+
+
+def emit_validation(call: CitedCall, result: GenerationResult) -> None:
+    """Dispatch the :class:`CitationValidationEvent` of a completed answer."""
+    dispatcher.event(
+        CitationValidationEvent(
+            num_sources=len(call.sources),
+            num_citations=len(result.citations),
+            cited_node_ids=[call.node(i).node.node_id for i in result.cited_ids],
+            invalid_markers=[
+                {"text": m.text, "start": m.start, "end": m.end, "reason": m.reason}
+                for m in result.invalid_markers
+            ],
+            enforcement=result.enforcement.value,
+            finish_reason=result.finish_reason,
+        )
+    )
+
+
+def complete(call: CitedCall, result: GenerationResult, *, citations_emitted: bool) -> None:
+    """Fill the response metadata and dispatch the call's events.
+
+    Args:
+        call: The synthesis call.
+        result: Its final citeformer result.
+        citations_emitted: Whether one event per citation was already dispatched
+            (streams dispatch them as they resolve).
+    """
+    resolved = call.complete(result)
+    if not citations_emitted:
+        for citation in resolved:
+            emit_citation(citation)
+    emit_validation(call, result)

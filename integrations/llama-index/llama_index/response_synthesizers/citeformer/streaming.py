@@ -1,0 +1,152 @@
+"""Token streams for ``StreamingResponse`` and ``AsyncStreamingResponse``.
+
+Each wraps one citeformer stream (``Citeformer.stream`` / ``Citeformer.astream``): text
+comes from its ``TextDelta`` events, so a token never holds part of a marker or an
+invalid marker; each ``CitationEvent`` is resolved to its node (and dispatched as an
+instrumentation event) as it arrives; on ``Completed`` the response metadata is filled.
+The async stream is driven by ``async for`` on the caller's event loop: no worker
+thread of its own, no second loop.
+
+The typed events (``TextDelta``, :class:`NodeCitationEvent`, ``MarkerRemoved``,
+``Completed``) are what :func:`stream_events` returns for UIs. Tokens and events come
+from one underlying stream: consume a response through one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from dataclasses import dataclass
+
+from llama_index.core.schema import NodeWithScore
+from llama_index.response_synthesizers.citeformer.events import complete, emit_citation
+from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCall, NodeCitation
+
+from citeformer import (
+    AsyncStreamingResult,
+    CitationEvent,
+    Completed,
+    MarkerRemoved,
+    StreamingResult,
+    TextDelta,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCitationEvent:
+    """One resolved citation while streaming, with the node it points at.
+
+    Attributes:
+        citation: The citation, resolved to the node's id.
+        node: The cited node.
+    """
+
+    citation: NodeCitation
+    node: NodeWithScore
+
+
+NodeStreamEvent = TextDelta | NodeCitationEvent | MarkerRemoved | Completed
+"""What :func:`stream_events` yields."""
+
+
+class CitationStream:
+    """A sync citeformer stream mapped onto one synthesis call's nodes.
+
+    Args:
+        stream: The citeformer stream (not yet iterated).
+        call: The synthesis call whose metadata is filled when the stream ends.
+    """
+
+    def __init__(self, stream: StreamingResult, call: CitedCall) -> None:
+        self._stream = stream
+        self._call = call
+        self._events = self._run()
+
+    def _run(self) -> Generator[NodeStreamEvent, None, None]:
+        call = self._call
+        try:
+            for event in self._stream.events():
+                if isinstance(event, CitationEvent):
+                    resolved = call.resolve(event.citation)
+                    emit_citation(resolved)
+                    yield NodeCitationEvent(resolved, call.node(resolved.source_id))
+                    continue
+                if isinstance(event, Completed):
+                    complete(call, event.result, citations_emitted=True)
+                yield event
+        finally:
+            self._stream.close()
+
+    def events(self) -> Iterator[NodeStreamEvent]:
+        """Typed events: text, resolved citations, removed markers, then ``Completed``."""
+        return self._events
+
+    def tokens(self) -> Generator[str, None, None]:
+        """Answer text chunks; closing this generator stops the backend."""
+        try:
+            for event in self._events:
+                if isinstance(event, TextDelta):
+                    yield event.text
+        finally:
+            self._events.close()
+
+
+class AsyncCitationStream:
+    """An async citeformer stream mapped onto one synthesis call's nodes.
+
+    Args:
+        stream: The citeformer async stream (not yet iterated).
+        call: The synthesis call whose metadata is filled when the stream ends.
+    """
+
+    def __init__(self, stream: AsyncStreamingResult, call: CitedCall) -> None:
+        self._stream = stream
+        self._call = call
+        self._events = self._run()
+
+    async def _run(self) -> AsyncGenerator[NodeStreamEvent, None]:
+        call = self._call
+        try:
+            async for event in self._stream.events():
+                if isinstance(event, CitationEvent):
+                    resolved = call.resolve(event.citation)
+                    emit_citation(resolved)
+                    yield NodeCitationEvent(resolved, call.node(resolved.source_id))
+                    continue
+                if isinstance(event, Completed):
+                    complete(call, event.result, citations_emitted=True)
+                yield event
+        finally:
+            await self._stream.aclose()
+
+    def events(self) -> AsyncIterator[NodeStreamEvent]:
+        """Typed events: text, resolved citations, removed markers, then ``Completed``."""
+        return self._events
+
+    async def tokens(self) -> AsyncGenerator[str, None]:
+        """Answer text chunks; closing this generator stops the backend."""
+        try:
+            async for event in self._events:
+                if isinstance(event, TextDelta):
+                    yield event.text
+        finally:
+            await self._events.aclose()
+
+
+def stream_events(response: object) -> Iterator[NodeStreamEvent] | AsyncIterator[NodeStreamEvent]:
+    """The typed event stream behind a streamed response from ``CiteformerSynthesizer``.
+
+    A sync iterator for a ``StreamingResponse``, an async one for an
+    ``AsyncStreamingResponse``. Iterate it instead of the response's tokens (both draw
+    from one stream); the response metadata is filled when it reaches ``Completed``.
+
+    Raises:
+        TypeError: The response is not a streamed response from ``CiteformerSynthesizer``.
+    """
+    metadata = getattr(response, "metadata", None)
+    stream = metadata.get(STREAM) if isinstance(metadata, dict) else None
+    if not isinstance(stream, CitationStream | AsyncCitationStream):
+        raise TypeError(
+            f"{type(response).__name__} is not a streamed CiteformerSynthesizer response; "
+            "build the synthesizer with streaming=True"
+        )
+    return stream.events()
