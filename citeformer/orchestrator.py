@@ -9,7 +9,7 @@ same :class:`~citeformer.pipeline.Assembly` (parse, validate, cite, render).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 from citeformer.backends.base import Backend
 from citeformer.core import Enforcement, GenerationResult, MarkerStyle, Policy, Source
@@ -76,6 +76,29 @@ class Citeformer:
             f"citation_policy={self.citation_policy.value!r}, "
             f"marker_style={self.marker_style.value!r})"
         )
+
+    def close(self) -> None:
+        """Release the backend's clients or model (what ``with Citeformer(...)`` does on exit)."""
+        self.backend.close()
+
+    async def aclose(self) -> None:
+        """Close the backend's async clients for this event loop (``async with`` exit).
+
+        The backend stays usable: a later call on another loop opens a new client.
+        """
+        await self.backend.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def _plan(
         self, prompt: object, sources: object, policy: Policy | str | None, options: dict[str, Any]

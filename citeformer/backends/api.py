@@ -370,7 +370,7 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
             client.close()
 
     async def aclose(self) -> None:
-        """Close the async client this event loop built (and the sync one, if any)."""
+        """Close the async client citeformer built for the running event loop."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # pragma: no cover - always called from a coroutine
@@ -382,7 +382,6 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
                 result = closer()
                 if asyncio.iscoroutine(result):
                     await result
-        self.close()
 
 
 class _NoLoop:

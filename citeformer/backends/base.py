@@ -255,6 +255,17 @@ class Backend(abc.ABC):
             prompt, sources, policy, marker_style=options.get("marker_style", MarkerStyle.BRACKET)
         )
 
+    def close(self) -> None:
+        """Release what the backend opened (clients, engines); the default has nothing."""
+
+    async def aclose(self) -> None:
+        """Release async resources bound to the running event loop (default: none).
+
+        API backends open one async connection pool per event loop; close it before
+        the loop ends (``asyncio.run`` ends it), or use ``async with Citeformer(...)``.
+        Models and sync clients stay open: :meth:`close` releases those.
+        """
+
     def __repr__(self) -> str:
         """Class name only: backends may hold credentials, which never appear here."""
         return f"{type(self).__name__}()"

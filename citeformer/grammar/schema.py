@@ -208,6 +208,8 @@ def _ids(value: object, n: int) -> tuple[list[int], list[int]]:
     good: list[int] = []
     bad: list[int] = []
     for item in value:
+        if isinstance(item, str) and item.isdigit() and item.isascii():
+            item = int(item)  # schemas whose enums must be strings (Gemini) send "1"
         if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= n:
             if item not in good:
                 good.append(item)

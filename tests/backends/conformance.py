@@ -10,6 +10,7 @@ backend runs, per-call facts stay per call, and cancellation is clean.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -34,8 +35,9 @@ class BackendConformance:
         raise NotImplementedError
 
     @pytest.fixture
-    def cf(self) -> Citeformer:
-        return Citeformer(self.make_backend())
+    def cf(self) -> Iterator[Citeformer]:
+        with Citeformer(self.make_backend()) as cf:
+            yield cf
 
     def test_four_entry_points_agree(self, cf: Citeformer) -> None:
         expected = cf.generate(QUESTION, SOURCES, **self.options)
@@ -47,7 +49,9 @@ class BackendConformance:
             a = await cf.agenerate(QUESTION, SOURCES, **self.options)
             s = cf.astream(QUESTION, SOURCES, **self.options)
             text = "".join([c async for c in s])
-            return a.text, a.citations, text, (await s.finalize()).citations
+            final = await s.finalize()
+            await cf.aclose()  # the async client belongs to this asyncio.run loop
+            return a.text, a.citations, text, final.citations
 
         a_text, a_cites, s_text, s_cites = asyncio.run(run())
         assert a_text == s_text == expected.text
@@ -83,6 +87,8 @@ class BackendConformance:
             with pytest.raises(asyncio.CancelledError):
                 await task
             await asyncio.sleep(0.05)
-            return asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+            pending = asyncio.all_tasks() - {asyncio.current_task()}  # type: ignore[operator]
+            await cf.aclose()
+            return pending
 
         assert asyncio.run(run()) == set()

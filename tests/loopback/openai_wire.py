@@ -86,8 +86,12 @@ def stream(
     """An SSE stream sending ``content`` ``size`` characters at a time, then usage."""
     events: list[tuple[str | None, Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
     if refusal is not None:
-        events += [(None, chunk({"refusal": refusal[i : i + size]})) for i in range(0, len(refusal), size)]
-    events += [(None, chunk({"content": content[i : i + size]})) for i in range(0, len(content), size)]
+        events += [
+            (None, chunk({"refusal": refusal[i : i + size]})) for i in range(0, len(refusal), size)
+        ]
+    events += [
+        (None, chunk({"content": content[i : i + size]})) for i in range(0, len(content), size)
+    ]
     if finish_reason is not None:
         events.append((None, chunk({}, finish_reason)))
         final = {**chunk({}), "choices": [], "usage": use or usage()}

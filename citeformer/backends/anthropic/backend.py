@@ -1,0 +1,161 @@
+"""AnthropicBackend: the Citations API through the anthropic SDK, sync and natively async."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from citeformer.backends.anthropic.translate import (
+    DEFAULT_MAX_TOKENS,
+    MessageStreamDecoder,
+    RequestShape,
+    build_payload,
+    decode_message,
+)
+from citeformer.backends.api import DEFAULT_TIMEOUT, ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.retry import RetryPolicy
+from citeformer.core import Enforcement
+
+if TYPE_CHECKING:
+    from anthropic import Anthropic, AsyncAnthropic
+
+
+class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
+    """Claude with the Citations API: the provider itself ties text to sources.
+
+    Each source is sent as a plain-text ``document`` block with citations enabled
+    (prompt caching on the documents by default). The model's cited text blocks
+    come back with ``document_index`` and the quoted passage; citeformer writes one
+    marker per cited block (``document_index + 1``, before the block's trailing
+    punctuation) and keeps ``cited_text`` and the character span in the source on
+    each :class:`~citeformer.core.Citation`. Marker-like text the model writes in
+    prose is neutralised, and a ``document_index`` outside the supplied sources is
+    dropped, so only the API's own citations to supplied documents become markers.
+    Streaming is real: text is released as it arrives and each marker, with its
+    citation details, as soon as its block ends.
+
+    Args:
+        model: Model name, e.g. ``claude-sonnet-4-5``.
+        api_key: The key (default: ``$ANTHROPIC_API_KEY``).
+        base_url: The API root (a proxy, a gateway, a test server).
+        client: A ready ``anthropic.Anthropic`` (used as is).
+        async_client: A ready ``anthropic.AsyncAnthropic`` (used as is).
+        client_kwargs: More keyword arguments for the clients citeformer builds
+            (``default_headers``, ``http_client``...).
+        max_tokens: ``max_tokens`` when a call does not pass one.
+        cache_sources: Put a prompt-cache breakpoint after the documents (default
+            on; ``cache_sources=`` per call overrides).
+        extra_headers: Headers sent with every request (beta flags...).
+        timeout: Default seconds per call.
+        retry: Retry policy; citeformer's clients have the SDK's own retries off.
+
+    Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
+    ``top_p``, ``top_k``, ``stop``, ``timeout``, ``model``, ``cache_sources``.
+
+    Example:
+        >>> backend = AnthropicBackend("claude-sonnet-4-5", api_key="sk-ant-...")  # doctest: +SKIP
+    """
+
+    name = "anthropic"
+    enforcement = Enforcement.PROVIDER
+    extra = "anthropic"
+    api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Anthropic | None = None,
+        async_client: AsyncAnthropic | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        cache_sources: bool = True,
+        extra_headers: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._base_url = base_url
+        self.shape = RequestShape(
+            model=model,
+            max_tokens=max_tokens,
+            cache_sources=cache_sources,
+            extra_headers=dict(extra_headers or {}),
+        )
+        super().__init__(
+            model,
+            api_key=api_key,
+            client=client,
+            async_client=async_client,
+            client_kwargs=client_kwargs,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    def __repr__(self) -> str:
+        """Class, model and host; never the key."""
+        host = f", base_url={self._base_url!r}" if self._base_url else ""
+        return f"{type(self).__name__}(model={self.model!r}{host})"
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _import_sdk(self) -> Any:
+        import anthropic
+
+        return anthropic
+
+    def _client_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "api_key": self._api_key_value(),
+            "timeout": self.timeout,
+            "max_retries": 0,  # citeformer's RetryPolicy retries, once
+        }
+        if self._base_url:
+            args["base_url"] = self._base_url
+        return {**args, **self._client_kwargs}
+
+    def _make_client(self) -> Anthropic:
+        from anthropic import Anthropic
+
+        return Anthropic(**self._client_args())
+
+    def _make_async_client(self) -> AsyncAnthropic:
+        from anthropic import AsyncAnthropic
+
+        return AsyncAnthropic(**self._client_args())
+
+    # -- translation -----------------------------------------------------------------
+
+    def _prepare(
+        self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
+    ) -> ApiCall:
+        return ApiCall(
+            request, build_payload(self.shape, request, options, stream=stream), self.timeout
+        )
+
+    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+        return decode_message(response, call.request)
+
+    def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
+        return MessageStreamDecoder(call.request, self.name)
+
+    # -- the SDK calls ----------------------------------------------------------------
+
+    def _create(self, client: Anthropic, call: ApiCall) -> Any:
+        return client.messages.create(**call.payload, timeout=call.timeout)
+
+    async def _acreate(self, client: AsyncAnthropic, call: ApiCall) -> Any:
+        return await client.messages.create(**call.payload, timeout=call.timeout)
+
+    def _events(self, client: Anthropic, call: ApiCall) -> Generator[Any, None, None]:
+        stream = client.messages.create(**call.payload, timeout=call.timeout)
+        with stream:
+            yield from stream
+
+    async def _aevents(self, client: AsyncAnthropic, call: ApiCall) -> AsyncIterator[Any]:
+        stream = await client.messages.create(**call.payload, timeout=call.timeout)
+        async with stream:
+            async for event in stream:
+                yield event

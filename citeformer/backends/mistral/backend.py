@@ -1,0 +1,239 @@
+"""MistralBackend: Mistral chat completions through mistralai, sync and natively async."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from citeformer.backends.api import ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.mistral.translate import (
+    MistralDecoder,
+    MistralShape,
+    build_request,
+    decode_response,
+)
+from citeformer.backends.retry import RetryPolicy
+from citeformer.core import Enforcement
+from citeformer.errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    from mistralai.client import Mistral
+
+
+class MistralBackend(ApiBackend["Mistral", "Mistral"]):
+    """Mistral with strict JSON-schema output whose citation ids are an enum of ``1..N``.
+
+    The model answers in JSON segments (``response_format`` of type
+    ``json_schema``, ``strict``); only the schema-bounded ids become citations,
+    and marker-like text in the free-text fields is neutralised. Streaming parses
+    the JSON as it arrives (jiter's partial mode) and releases settled text.
+
+    Clients. A mistralai ``Mistral`` object serves both sides: ``chat.complete``
+    and ``chat.stream`` on its sync HTTP client, ``complete_async`` and
+    ``stream_async`` on its async one. An injected ``client=`` is used for both
+    (unless ``async_client=`` is also given); the caller owns it. Otherwise
+    citeformer builds one ``Mistral`` for sync calls on first sync use and one per
+    event loop on first async use, from the same arguments; each is given only
+    the HTTP client its side uses (the other slot holds a stand-in that refuses
+    requests), so async calls never construct a sync HTTP client and sync-only
+    users never construct an async one. The async HTTP client citeformer builds
+    allows 1,000 connections (:data:`ASYNC_POOL_LIMITS`) for fan-out.
+
+    The SDK's own retries are off for every call (``retries=None``, also on an
+    injected client): citeformer's :class:`~citeformer.backends.retry.RetryPolicy`
+    retries, once. Timeouts use the SDK's per-call ``timeout_ms``.
+
+    Args:
+        model: Model name, e.g. ``mistral-small-latest``.
+        api_key: The key (default: ``$MISTRAL_API_KEY``).
+        base_url: The API root (the SDK's ``server_url``), for proxies and tests.
+        client: A ready ``mistralai.client.Mistral`` (used as is).
+        async_client: A ready ``Mistral`` for async calls.
+        client_kwargs: More ``Mistral`` arguments (``server``, ``client``,
+            ``async_client`` for custom httpx clients, ``debug_logger``...).
+        safe_prompt: Ask Mistral to prepend its safety prompt.
+        timeout: Default seconds per call.
+        retry: Retry policy.
+
+    Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
+    ``top_p``, ``seed`` (``random_seed``), ``stop``, ``timeout``, ``model``.
+
+    Example:
+        >>> backend = MistralBackend("mistral-small-latest", api_key="...")  # doctest: +SKIP
+    """
+
+    name = "mistral"
+    enforcement = Enforcement.SCHEMA
+    extra = "mistral"
+    api_key_env: ClassVar[str | None] = "MISTRAL_API_KEY"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Mistral | None = None,
+        async_client: Mistral | None = None,
+        client_kwargs: Mapping[str, Any] | None = None,
+        safe_prompt: bool = False,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if base_url is not None and not isinstance(base_url, str):
+            raise InvalidOptionError("base_url must be a str")
+        self._base_url = base_url
+        self._owned_http: weakref.WeakKeyDictionary[Mistral, Any] = weakref.WeakKeyDictionary()
+        self.shape = MistralShape(model=model, safe_prompt=bool(safe_prompt))
+        if client is not None and async_client is None:
+            async_client = client  # one Mistral object serves both sides
+        super().__init__(
+            model,
+            api_key=api_key,
+            client=client,
+            async_client=async_client,
+            client_kwargs=client_kwargs,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    def __repr__(self) -> str:
+        """Class, model and host; never the key."""
+        host = f", base_url={self._base_url!r}" if self._base_url else ""
+        return f"{type(self).__name__}(model={self.model!r}{host})"
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _import_sdk(self) -> Any:
+        from mistralai import client
+
+        return client
+
+    def _client_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "api_key": self._api_key_value(),
+            "retry_config": None,  # citeformer's RetryPolicy retries, once
+            "timeout_ms": max(1, round(self.timeout * 1000)),
+        }
+        if self._base_url:
+            args["server_url"] = self._base_url
+        return {**args, **self._client_kwargs}
+
+    def _make_client(self) -> Mistral:
+        from mistralai.client import Mistral
+
+        args = self._client_args()
+        args.setdefault("async_client", _Unused("async"))
+        return Mistral(**args)
+
+    def _make_async_client(self) -> Mistral:
+        import httpx2
+        from mistralai.client import Mistral
+
+        args = self._client_args()
+        args.setdefault("client", _Unused("sync"))
+        if "async_client" not in args:
+            limits = httpx2.Limits(**ASYNC_POOL_LIMITS)
+            http = httpx2.AsyncClient(follow_redirects=True, limits=limits)
+            args["async_client"] = http
+            client = Mistral(**args)
+            self._owned_http[client] = http
+            return client
+        return Mistral(**args)
+
+    def close(self) -> None:
+        """Close the sync HTTP client citeformer built (injected clients are the caller's)."""
+        if not self._owns_client:
+            return
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.__exit__(None, None, None)
+
+    async def aclose(self) -> None:
+        """Close this event loop's async HTTP client citeformer built, and the sync one."""
+        import asyncio
+
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            http = self._owned_http.pop(client, None)
+            if http is not None:
+                await http.aclose()
+            await client.__aexit__(None, None, None)
+        self.close()
+
+    # -- translation -----------------------------------------------------------------
+
+    def _prepare(
+        self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
+    ) -> ApiCall:
+        timeout = options.get("timeout")
+        seconds = float(timeout) if timeout is not None else self.timeout
+        return ApiCall(request, build_request(self.shape, request, options, seconds), seconds)
+
+    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+        return decode_response(response, call.request, self.name)
+
+    def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
+        return MistralDecoder(call.request, self.name)
+
+    # -- the SDK calls ----------------------------------------------------------------
+
+    def _create(self, client: Mistral, call: ApiCall) -> Any:
+        return client.chat.complete(**call.payload)
+
+    async def _acreate(self, client: Mistral, call: ApiCall) -> Any:
+        return await client.chat.complete_async(**call.payload)
+
+    def _events(self, client: Mistral, call: ApiCall) -> Generator[Any, None, None]:
+        stream = client.chat.stream(**call.payload)
+        try:
+            yield from stream
+        finally:
+            stream.close()
+            stream.generator.close()
+
+    async def _aevents(self, client: Mistral, call: ApiCall) -> AsyncIterator[Any]:
+        stream = await client.chat.stream_async(**call.payload)
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            await stream.close()
+            await stream.generator.aclose()
+
+
+ASYNC_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
+"""Connection limits of the async HTTP client citeformer builds (the openai SDK's defaults;
+mistralai's own default allows 100 connections)."""
+
+
+class _Unused:
+    """Stands in for the HTTP client a side of a citeformer-built ``Mistral`` never uses.
+
+    mistralai builds both a sync and an async httpx client unless given them; this
+    satisfies its ``HttpClient``/``AsyncHttpClient`` protocols and refuses to send.
+    """
+
+    def __init__(self, side: str) -> None:
+        self.side = side
+
+    def _refuse(self) -> NoReturn:
+        raise RuntimeError(
+            f"citeformer built this Mistral client without a {self.side} HTTP client;"
+            f" use the backend's {'async_client' if self.side == 'sync' else 'client'}"
+        )
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse()
+
+    def build_request(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse()
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""

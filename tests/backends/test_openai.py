@@ -1,0 +1,505 @@
+"""OpenAIBackend and its hosts through the real openai SDK against the loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pickle
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from citeformer import Citeformer, Source
+from citeformer.backends.base import call_info
+from citeformer.backends.openai import (
+    FireworksBackend,
+    OpenAIBackend,
+    OpenRouterBackend,
+    TogetherBackend,
+)
+from citeformer.backends.retry import RetryPolicy
+from citeformer.core import Enforcement, Policy
+from citeformer.errors import (
+    BackendError,
+    BackendTimeoutError,
+    ConfigurationError,
+    MissingDependencyError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from citeformer.events import CitationEvent, Completed, TextDelta
+from citeformer.grammar.language import citation_language
+from citeformer.grammar.render import to_gbnf
+from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
+from tests.loopback import openai_wire as wire
+from tests.loopback.server import LoopbackServer, Received, Reply
+
+KEY = "sk-test-SECRET-0123456789"
+FAST_RETRY = RetryPolicy(max_retries=2, initial_backoff=0.01, max_backoff=0.05)
+ANSWER = wire.segments(
+    ("The Eiffel Tower is 330 metres tall [9].", [1]),
+    ("It stands in Paris", [1, 7]),
+    ("Rome's Colosseum held 50,000 people!", [2]),
+)
+EXPECTED_TEXT = (
+    "The Eiffel Tower is 330 metres tall [1]. It stands in Paris [1]"
+    " Rome's Colosseum held 50,000 people [2]!"
+)
+
+
+def make(server: LoopbackServer, cls: type[OpenAIBackend] = OpenAIBackend, **kwargs: Any) -> Any:
+    kwargs.setdefault("retry", FAST_RETRY)
+    return cls("gpt-test", api_key=KEY, base_url=f"{server.url}/v1", **kwargs)
+
+
+@pytest.fixture
+def backend(loopback: LoopbackServer) -> Iterator[OpenAIBackend]:
+    loopback.reset(wire.answer(ANSWER))
+    backend = make(loopback)
+    yield backend
+    backend.close()
+
+
+class TestOpenAIConformance(BackendConformance):
+    @pytest.fixture(autouse=True)
+    def _server(self, loopback: LoopbackServer) -> None:
+        loopback.reset(wire.answer(ANSWER, size=3))
+        self.server = loopback
+
+    def make_backend(self) -> OpenAIBackend:
+        return make(self.server)
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+def test_schema_request_bounds_ids_to_an_enum(
+    backend: OpenAIBackend, loopback: LoopbackServer
+) -> None:
+    result = Citeformer(backend).generate(QUESTION, SOURCES, policy="required", max_tokens=99)
+    body = loopback.requests[0].body
+    schema = body["response_format"]["json_schema"]
+    assert schema["strict"] is True
+    citations = schema["schema"]["properties"]["segments"]["items"]["properties"]["citations"]
+    assert citations["items"] == {"type": "integer", "enum": [1, 2, 3]}
+    assert citations["minItems"] == 1
+    assert body["max_tokens"] == 99 and "temperature" not in body  # never forced
+    assert "JSON" in body["messages"][0]["content"]
+    assert all(s.content in body["messages"][1]["content"] for s in SOURCES)
+    assert loopback.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    assert result.enforcement is Enforcement.SCHEMA
+
+
+def test_reasoning_models_get_max_completion_tokens_and_no_sampling(
+    loopback: LoopbackServer,
+) -> None:
+    loopback.reset(wire.answer(ANSWER))
+    backend = OpenAIBackend("o3-mini", api_key=KEY, base_url=f"{loopback.url}/v1")
+    Citeformer(backend).generate(
+        QUESTION, SOURCES, max_tokens=50, temperature=0.3, reasoning_effort="low"
+    )
+    body = loopback.requests[0].body
+    assert body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body and "temperature" not in body
+    assert body["reasoning_effort"] == "low"
+    backend.close()
+
+
+def test_streaming_requests_ask_for_usage(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
+    result = Citeformer(backend).stream(QUESTION, SOURCES).finalize()
+    assert loopback.requests[0].body["stream_options"] == {"include_usage": True}
+    assert result.usage is not None and result.usage.prompt_tokens == 11
+
+
+def test_hosts_are_declared_by_their_facts(
+    loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENROUTER_API_KEY", "or-key-123456")
+    monkeypatch.setenv("TOGETHER_API_KEY", "tg-key-123456")
+    monkeypatch.setenv("FIREWORKS_API_KEY", "fw-key-123456")
+    assert OpenRouterBackend.base_url == "https://openrouter.ai/api/v1"
+    assert TogetherBackend.base_url == "https://api.together.xyz/v1"
+    assert FireworksBackend.base_url == "https://api.fireworks.ai/inference/v1"
+    url = f"{loopback.url}/v1"
+
+    loopback.reset(wire.answer(ANSWER))
+    router = OpenRouterBackend(
+        "openai/gpt-4.1-mini",
+        base_url=url,
+        app_url="https://app.example",
+        app_name="Demo",
+        fallback_models=["anthropic/claude-sonnet-4"],
+    )
+    assert Citeformer(router).generate(QUESTION, SOURCES).enforcement is Enforcement.SCHEMA
+    sent = loopback.requests[-1]
+    assert (
+        sent.headers["http-referer"] == "https://app.example" and sent.headers["x-title"] == "Demo"
+    )
+    assert sent.headers["authorization"] == "Bearer or-key-123456"
+    assert sent.body["models"] == ["openai/gpt-4.1-mini", "anthropic/claude-sonnet-4"]
+    assert sent.body["provider"] == {"require_parameters": True}
+
+    together = TogetherBackend("meta-llama/Llama-3.3-70B", base_url=url)
+    Citeformer(together).generate(QUESTION, SOURCES)
+    assert loopback.requests[-1].headers["authorization"] == "Bearer tg-key-123456"
+    assert loopback.requests[-1].body["response_format"]["type"] == "json_schema"
+
+    loopback.reset(wire.answer("The tower is 330 metres tall [1]."))
+    fireworks = FireworksBackend("accounts/fireworks/models/llama-v3p1-8b", base_url=url)
+    result = Citeformer(fireworks).generate(QUESTION, SOURCES, policy="required")
+    body = loopback.requests[-1].body
+    assert body["response_format"] == {
+        "type": "grammar",
+        "grammar": to_gbnf(citation_language(3, Policy.REQUIRED)),
+    }
+    assert "JSON" not in body["messages"][0]["content"]  # the prompt matches grammar mode
+    assert result.enforcement is Enforcement.GRAMMAR and result.cited_ids == [1]
+    for b in (router, together, fireworks):
+        b.close()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "field"),
+    [("vllm", "structured_outputs"), ("sglang", "ebnf"), ("llama.cpp", "grammar")],
+)
+def test_server_grammar_dialects_use_each_servers_field(
+    loopback: LoopbackServer, dialect: Any, field: str
+) -> None:
+    loopback.reset(wire.answer("Tall [1]."))
+    backend = OpenAIBackend.for_server(f"{loopback.url}/v1", "served-model", server=dialect)
+    result = Citeformer(backend).generate(QUESTION, SOURCES)
+    body = loopback.requests[0].body
+    assert field in body and "response_format" not in body
+    assert "authorization" in loopback.requests[0].headers  # a placeholder key, not the env's
+    assert result.enforcement is Enforcement.GRAMMAR
+    backend.close()
+
+
+def test_missing_key_and_missing_extra_are_misuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY"):
+        OpenAIBackend("gpt-test")
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'citeformer\[openai\]'"):
+        OpenAIBackend("gpt-test", api_key=KEY)
+
+
+# -- the guarantee ---------------------------------------------------------------------
+
+
+def test_prose_markers_and_ids_outside_the_enum_never_become_citations(
+    backend: OpenAIBackend,
+) -> None:
+    cf = Citeformer(backend)
+    for result in (cf.generate(QUESTION, SOURCES), cf.stream(QUESTION, SOURCES).finalize()):
+        assert "[9]" not in result.text and "[7]" not in result.text
+        assert {c.source_id for c in result.citations} == {1, 2}
+        assert [m.reason for m in result.invalid_markers] == ["not_in_schema"]
+        assert result.text == EXPECTED_TEXT
+
+
+def test_streamed_citations_arrive_before_the_stream_ends(backend: OpenAIBackend) -> None:
+    events = list(Citeformer(backend).stream(QUESTION, SOURCES).events())
+    first_citation = next(i for i, e in enumerate(events) if isinstance(e, CitationEvent))
+    last_text = max(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert first_citation < last_text
+    assert isinstance(events[-1], Completed)
+
+
+def test_text_reaches_the_caller_while_the_model_writes(loopback: LoopbackServer) -> None:
+    reply = wire.stream(ANSWER, size=4, event_delay=0.05)
+    loopback.reset(lambda _: reply)
+    backend = make(loopback)
+    stream = Citeformer(backend).stream(QUESTION, SOURCES)
+    started = time.perf_counter()
+    first = next(iter(stream))
+    first_at = time.perf_counter() - started
+    stream.finalize()
+    total = time.perf_counter() - started
+    assert first and first_at < total / 3  # not one chunk at the end
+    backend.close()
+
+
+# -- reliability -----------------------------------------------------------------------
+
+
+def test_429_is_retried_after_the_retry_after_it_asked_for(
+    backend: OpenAIBackend, loopback: LoopbackServer
+) -> None:
+    loopback.queue(wire.error(429, "slow down", headers={"retry-after": "0.4"}))
+    started = time.perf_counter()
+    result = Citeformer(backend).generate(QUESTION, SOURCES)
+    assert time.perf_counter() - started >= 0.4
+    assert len(loopback.requests) == 2 and result.cited_ids == [1, 2]
+
+
+def test_5xx_is_retried_and_4xx_misuse_is_not(
+    backend: OpenAIBackend, loopback: LoopbackServer
+) -> None:
+    loopback.queue(wire.error(500, "boom"), wire.error(503, "busy"))
+    assert Citeformer(backend).generate(QUESTION, SOURCES).cited_ids == [1, 2]
+    assert len(loopback.requests) == 3
+    loopback.reset()
+    loopback.queue(wire.error(400, "bad parameter"))
+    with pytest.raises(BackendError) as caught:
+        Citeformer(backend).generate(QUESTION, SOURCES)
+    assert len(loopback.requests) == 1
+    error = caught.value
+    assert error.status == 400 and not error.retryable and error.provider == "openai"
+    assert error.request_id == "req_err"
+    assert type(error.__cause__).__name__ == "BadRequestError"
+
+
+def test_retries_are_bounded(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.error(429, "always", headers={"retry-after": "0"}))
+    with pytest.raises(RateLimitError) as caught:
+        Citeformer(backend).generate(QUESTION, SOURCES)
+    assert len(loopback.requests) == 3 and caught.value.retryable
+
+
+def test_a_retry_after_beyond_the_policy_is_not_waited_for(loopback: LoopbackServer) -> None:
+    loopback.reset(
+        lambda _: wire.error(429, "come back tomorrow", headers={"retry-after": "86400"})
+    )
+    backend = make(loopback, retry=RetryPolicy())
+    with pytest.raises(RateLimitError) as caught:
+        Citeformer(backend).generate(QUESTION, SOURCES)
+    assert caught.value.retry_after == 86400 and len(loopback.requests) == 1
+    backend.close()
+
+
+def test_timeouts_are_typed(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: Reply(delay=2.0, body={}))
+    backend = make(loopback, retry=RetryPolicy.none())
+    started = time.perf_counter()
+    with pytest.raises(BackendTimeoutError, match="timed out"):
+        Citeformer(backend).generate(QUESTION, SOURCES, timeout=0.3)
+    assert time.perf_counter() - started < 1.5
+    backend.close()
+
+
+def test_bad_credentials_say_so_without_the_key(
+    backend: OpenAIBackend, loopback: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    loopback.queue(wire.error(401, f"Incorrect API key provided: {KEY}"))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(BackendError, match="check the API key") as caught:
+        Citeformer(backend).generate(QUESTION, SOURCES)
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value)
+    assert KEY not in repr(backend) and KEY not in repr(Citeformer(backend))
+    assert KEY not in caplog.text
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(backend)
+
+
+def test_a_stream_cut_midway_keeps_what_arrived(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, size=6, cut_after=14))
+    backend = make(loopback)
+    stream = Citeformer(backend).stream(QUESTION, SOURCES)
+    received = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        received.extend(stream)
+    assert caught.value.partial_text == "".join(received) != ""
+    assert isinstance(caught.value.__cause__, BackendError)
+    backend.close()
+
+
+async def test_an_async_stream_cut_midway_keeps_what_arrived(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, size=6, cut_after=14))
+    async with Citeformer(make(loopback)) as cf:
+        stream = cf.astream(QUESTION, SOURCES)
+        received = []
+        with pytest.raises(StreamInterruptedError) as caught:
+            async for chunk in stream:
+                received.append(chunk)
+        assert caught.value.partial_text == "".join(received) != ""
+
+
+def test_malformed_json_is_a_typed_error(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
+    loopback.reset(wire.answer('{"segments": [{"text": "Tall", "citations": [1]}, oops'))
+    cf = Citeformer(backend)
+    with pytest.raises(BackendError, match="not valid JSON"):
+        cf.generate(QUESTION, SOURCES)
+    with pytest.raises((BackendError, StreamInterruptedError)):
+        cf.stream(QUESTION, SOURCES).finalize()
+
+
+def test_a_refusal_is_an_outcome_not_a_crash(
+    backend: OpenAIBackend, loopback: LoopbackServer
+) -> None:
+    refusal = "I can't help with that [2]."
+    loopback.queue(wire.completion(None, refusal=refusal))
+    loopback.queue(wire.stream("", refusal=refusal))
+    cf = Citeformer(backend)
+    for result in (cf.generate(QUESTION, SOURCES), cf.stream(QUESTION, SOURCES).finalize()):
+        assert result.finish_reason == "refusal"
+        assert result.text == "I can't help with that." and result.citations == ()
+
+
+def test_a_content_filter_stop_keeps_the_settled_text(
+    backend: OpenAIBackend, loopback: LoopbackServer
+) -> None:
+    partial = ANSWER[: ANSWER.index("Rome")]
+    loopback.reset(wire.answer(partial, finish_reason="content_filter"))
+    result = Citeformer(backend).generate(QUESTION, SOURCES)
+    assert result.finish_reason == "content_filter"
+    assert result.text.startswith("The Eiffel Tower is 330 metres tall [1].")
+
+
+def test_a_stream_that_ends_without_finishing_is_an_error(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, finish_reason=None))
+    backend = make(loopback)
+    with pytest.raises(StreamInterruptedError, match="before the model finished"):
+        Citeformer(backend).stream(QUESTION, SOURCES).finalize()
+    backend.close()
+
+
+def test_closing_a_sync_stream_closes_the_http_stream(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, size=2, event_delay=0.02))
+    backend = make(loopback)
+    stream = Citeformer(backend).stream(QUESTION, SOURCES)
+    next(iter(stream))
+    assert loopback.open_streams == 1
+    stream.close()
+    deadline = time.monotonic() + 3
+    while loopback.open_streams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert loopback.open_streams == 0
+    backend.close()
+
+
+# -- concurrency -----------------------------------------------------------------------
+
+
+def _question_number(request: Received) -> int:
+    return int(request.body["messages"][1]["content"].rsplit("question ", 1)[1].rstrip("?"))
+
+
+def _per_call_answer(request: Received) -> str:
+    i = _question_number(request)
+    return wire.segments((f"Answer number {i}.", [i % 3 + 1]))
+
+
+def _per_call_usage(request: Received) -> dict[str, Any]:
+    i = _question_number(request)
+    return wire.usage(prompt=1000 + i, completion=i)
+
+
+async def test_500_concurrent_calls_take_about_one_calls_time(loopback: LoopbackServer) -> None:
+    loopback.reset(wire.answer(_per_call_answer, use=_per_call_usage), latency=0.2)
+    backend = make(loopback)
+    cf = Citeformer(backend)
+    # One warm-up call: the openai SDK detects the platform once per client in a
+    # worker thread, and citeformer renders a new source's reference once off the
+    # loop. Neither happens per call, so after this no call may add a thread.
+    await asyncio.gather(*(cf.agenerate(f"question {i}?", SOURCES) for i in range(3)))
+    threads_before = threading.active_count()
+    peak = threads_before
+
+    async def watch() -> None:
+        nonlocal peak
+        while True:
+            peak = max(peak, threading.active_count())
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.create_task(watch())
+    async with cf:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(cf.agenerate(f"question {i}?", SOURCES) for i in range(500))
+        )
+        elapsed = time.perf_counter() - started
+    watcher.cancel()
+    # One call takes 0.2 s; 500 sequential calls would take 100 s.
+    assert elapsed < 5.0, elapsed
+    assert peak == threads_before  # no worker threads: the async client did it all
+    assert backend._client is None  # the sync client was never constructed
+    for i, result in enumerate(results):  # per-call facts stayed per call
+        assert result.usage is not None and result.usage.prompt_tokens == 1000 + i
+        assert result.usage.completion_tokens == i
+        assert result.cited_ids == [i % 3 + 1] and result.text.startswith(f"Answer number {i} ")
+
+
+async def test_per_call_facts_at_the_backend_level(loopback: LoopbackServer) -> None:
+    loopback.reset(wire.answer(_per_call_answer, use=_per_call_usage))
+    backend = make(loopback)
+    outs = await asyncio.gather(
+        *(backend.agenerate(f"question {i}?", SOURCES, Policy.AUTO) for i in range(50))
+    )
+    assert [call_info(o).usage.prompt_tokens for o in outs] == [1000 + i for i in range(50)]  # type: ignore[union-attr]
+    await backend.aclose()
+
+
+async def test_1000_streams_with_a_fifth_cancelled_leave_nothing_behind(
+    loopback: LoopbackServer,
+) -> None:
+    # ~27 events 0.1 s apart: every stream is still running when a fifth are cancelled.
+    loopback.reset(lambda _: wire.stream(ANSWER, size=10, event_delay=0.1))
+    backend = make(loopback)
+    cf = Citeformer(backend)
+    first_chunk = [asyncio.Event() for _ in range(1000)]
+
+    async def consume(i: int) -> str:
+        parts = []
+        async for chunk in cf.astream(QUESTION, SOURCES):
+            parts.append(chunk)
+            first_chunk[i].set()
+        return "".join(parts)
+
+    tasks = [asyncio.create_task(consume(i)) for i in range(1000)]
+    cancelled = tasks[::5]
+    await asyncio.gather(*(first_chunk[i].wait() for i in range(0, 1000, 5)))
+    for task in cancelled:
+        task.cancel()  # mid-stream: each has received text already
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(results[i], asyncio.CancelledError) for i in range(0, 1000, 5))
+    finished = {r for i, r in enumerate(results) if i % 5}
+    assert finished == {EXPECTED_TEXT}
+    await asyncio.sleep(0.1)
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    pool = backend.async_client._client._transport._pool  # httpcore's pool
+    assert all(connection.is_idle() for connection in pool.connections)
+    deadline = time.monotonic() + 5
+    while loopback.open_streams and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert loopback.open_streams == 0  # the server saw every stream end
+    await cf.aclose()
+    backend.close()
+
+
+async def test_injected_async_client_is_used_and_never_closed(loopback: LoopbackServer) -> None:
+    from openai import AsyncOpenAI
+
+    loopback.reset(wire.answer(ANSWER))
+    client = AsyncOpenAI(api_key=KEY, base_url=f"{loopback.url}/v1", max_retries=0)
+    backend = OpenAIBackend("gpt-test", async_client=client)
+    assert backend.async_client is client
+    assert (await Citeformer(backend).agenerate(QUESTION, SOURCES)).cited_ids == [1, 2]
+    await backend.aclose()
+    assert not client.is_closed()
+    await client.close()
+
+
+def test_logs_name_no_secret(loopback: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    loopback.reset(wire.answer(ANSWER))
+    backend = make(loopback)
+    Citeformer(backend).generate(QUESTION, SOURCES)
+    assert caplog.records and KEY not in caplog.text
+    assert KEY not in json.dumps(loopback.requests[0].body)
+    backend.close()
+
+
+async def _aiter(items: list[str]) -> AsyncIterator[str]:
+    for item in items:
+        yield item
+
+
+def test_sources_as_strings_work_too(backend: OpenAIBackend) -> None:
+    result = Citeformer(backend).generate(QUESTION, [s.content for s in SOURCES])
+    assert isinstance(result.sources[0], Source) and result.cited_ids == [1, 2]
