@@ -255,10 +255,10 @@ class Backend(abc.ABC):
             prompt, sources, policy, marker_style=options.get("marker_style", MarkerStyle.BRACKET)
         )
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
         """Release what the backend opened (clients, engines); the default has nothing."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (optional hook)
         """Release async resources bound to the running event loop (default: none).
 
         API backends open one async connection pool per event loop; close it before

@@ -78,7 +78,8 @@ def server_url() -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 output = process.stdout.read().decode(errors="replace") if process.stdout else ""
                 pytest.fail(
-                    f"llama_cpp.server did not start (needs llama-cpp-python[server]):\n{output[-3000:]}"
+                    "llama_cpp.server did not start (needs llama-cpp-python[server]):\n"
+                    + output[-3000:]
                 )
             time.sleep(0.25)
         yield f"{url}/v1"

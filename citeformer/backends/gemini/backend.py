@@ -197,11 +197,11 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         return await client.models.generate_content(**call.payload)
 
     def _events(self, client: Client, call: ApiCall) -> Generator[Any, None, None]:
-        stream = client.models.generate_content_stream(**call.payload)
+        stream: Any = client.models.generate_content_stream(**call.payload)
         try:
             yield from stream
         finally:
-            stream.close()
+            stream.close()  # a generator: closing it releases the HTTP response
 
     async def _aevents(self, client: AsyncClient, call: ApiCall) -> AsyncIterator[Any]:
         stream = await client.models.generate_content_stream(**call.payload)

@@ -107,7 +107,8 @@ def response_schema(language: CitationLanguage, dialect: SchemaDialect) -> dict[
     segment["propertyOrdering"] = order
     if dialect == "json_schema":
         return schema
-    return _openapi(schema)
+    converted: dict[str, Any] = _openapi(schema)
+    return converted
 
 
 def _openapi(node: Any) -> Any:

@@ -150,7 +150,8 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
-            client.__exit__(None, None, None)
+            owner: Any = client  # mistralai's context-manager methods are untyped
+            owner.__exit__(None, None, None)
 
     async def aclose(self) -> None:
         """Close this event loop's async HTTP client citeformer built, and the sync one."""
@@ -161,7 +162,8 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
             http = self._owned_http.pop(client, None)
             if http is not None:
                 await http.aclose()
-            await client.__aexit__(None, None, None)
+            owner: Any = client
+            await owner.__aexit__(None, None, None)
         self.close()
 
     # -- translation -----------------------------------------------------------------
@@ -188,7 +190,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         return await client.chat.complete_async(**call.payload)
 
     def _events(self, client: Mistral, call: ApiCall) -> Generator[Any, None, None]:
-        stream = client.chat.stream(**call.payload)
+        stream: Any = client.chat.stream(**call.payload)
         try:
             yield from stream
         finally:
@@ -196,7 +198,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
             stream.generator.close()
 
     async def _aevents(self, client: Mistral, call: ApiCall) -> AsyncIterator[Any]:
-        stream = await client.chat.stream_async(**call.payload)
+        stream: Any = await client.chat.stream_async(**call.payload)
         try:
             async for event in stream:
                 yield event
