@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
+    api_fanout,
     core_overhead,
     fabrication,
     grammar_build,
@@ -26,6 +27,7 @@ SECTIONS = {
     "hf_speed": hf_speed,
     "llamacpp_speed": llamacpp_speed,
     "fabrication": fabrication,
+    "api_fanout": api_fanout,
 }
 
 

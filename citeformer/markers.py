@@ -100,7 +100,7 @@ class MarkerParser:
         style: The marker style to recognise.
     """
 
-    __slots__ = ("_buf", "_close", "_n", "_open", "_out_len", "_raw_base", "_style")
+    __slots__ = ("_buf", "_close", "_last", "_n", "_open", "_out_len", "_raw_base", "_style")
 
     def __init__(self, n: int, style: MarkerStyle) -> None:
         self._n = n
@@ -110,6 +110,7 @@ class MarkerParser:
         self._buf = ""
         self._raw_base = 0
         self._out_len = 0
+        self._last = ""  # last character emitted as text
 
     @property
     def pending(self) -> str:
@@ -157,9 +158,13 @@ class MarkerParser:
                 events.append(
                     MarkerEvent(ids, buf[j:end], start, self._out_len, self._raw_base + j)
                 )
+                self._last = buf[end - 1]
             else:
                 cut = _strip_hspace_left(buf, j, emit_from)
                 self._emit(events, buf[emit_from:cut])
+                if closed and self._last == open_char and (end < len(buf) or not final):
+                    # "[" + "[9]" + "3]" must not become "[3]": keep them apart.
+                    self._emit(events, " ")
                 invalid = InvalidMarker(
                     buf[j:end], self._raw_base + j, self._raw_base + end, reason
                 )
@@ -201,6 +206,7 @@ class MarkerParser:
     def _emit(self, events: list[ParseEvent], text: str) -> None:
         if text:
             self._out_len += len(text)
+            self._last = text[-1]
             events.append(TextEvent(text))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from citeformer.core import MarkerStyle
@@ -148,3 +148,20 @@ def test_validation_is_fast_enough_for_long_texts() -> None:
     words = [rng.choice(["alpha", "beta", "[1]", "[2, 3]", "[9]", "x."]) for _ in range(5000)]
     result = validate(" ".join(words), 3, B)
     assert "[9]" not in result.text
+
+
+@pytest.mark.parametrize("style", list(MarkerStyle))
+@given(st.text(alphabet="[](){}^0123456789 ,-a.", max_size=30))
+@example(text="a [[9]3] b")
+@example(text="[ [9]3] (( 7)2) {{0}1}")
+def test_removing_a_marker_never_joins_its_neighbours_into_a_new_one(
+    style: MarkerStyle, text: str
+) -> None:
+    # "[" + "[9]" + "3]" must not read "[3]" once "[9]" is gone: validating the
+    # output again finds exactly the markers the first pass kept, and nothing else.
+    first = validate(text, 3, style)
+    again = validate(first.text, 3, style)
+    assert again.text == first.text
+    assert [m.text for m in again.markers] == [m.text for m in first.markers]
+    assert again.invalid == ()
+    assert validate(neutralize(text, style), 3, style).markers == ()
