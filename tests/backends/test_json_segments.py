@@ -14,10 +14,8 @@ from citeformer.errors import BackendError
 from citeformer.grammar.language import citation_language
 from citeformer.grammar.schema import segments_to_text
 
-TEXT_ALPHABET = st.sampled_from(
-    list("ab 1290.,!?;:[]()^{}-\"'é。")
-    + ["[9]", "[1]", "[1, 2]", "^3", "(2)", "{4}", "e.g. ", "\\", "\n", "3.5", "“", "”"]
-)
+PIECES = ["[9]", "[1]", "[1, 2]", "^3", "(2)", "{4}", "e.g. ", "\\", "\n", "3.5", "“", "”"]
+TEXT_ALPHABET = st.sampled_from([*"ab 1290.,!?;:[]()^{}-\"'é。", *PIECES])
 texts = st.lists(TEXT_ALPHABET, max_size=12).map("".join)
 ids = st.lists(st.integers(min_value=-1, max_value=6) | st.sampled_from(["2", "x"]), max_size=4)
 

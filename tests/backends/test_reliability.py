@@ -90,6 +90,14 @@ def test_facts_and_secrets() -> None:
     assert translate_error("p", already) is already
 
 
+def test_error_events_inside_a_200_stream_get_their_real_status() -> None:
+    error = StainlessLike("Overloaded", 200)
+    error.body = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}  # type: ignore[attr-defined]
+    translated = translate_error("anthropic", error)
+    assert isinstance(translated, BackendError)
+    assert translated.status == 529 and translated.retryable
+
+
 def test_retry_after_forms() -> None:
     assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
     assert parse_retry_after({"retry-after": "7"}) == 7.0

@@ -38,7 +38,7 @@ from typing import Any
 from citeformer.backends.base import BackendText, CallInfo, CitationRequest, ProviderCitation
 from citeformer.core import Enforcement, InvalidMarker, MarkerStyle, Policy, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
-from citeformer.markers import InvalidMarkerEvent, MarkerParser, TextEvent
+from citeformer.markers import MarkerParser, TextEvent
 from citeformer.prompts import PromptBudget, fit_contents
 
 DEFAULT_MAX_TOKENS = 1024
@@ -240,7 +240,6 @@ class CitationAssembler:
     __slots__ = (
         "_block_cites",
         "_caret_open",
-        "_held",
         "_in_block",
         "_invalid",
         "_last",
@@ -256,7 +255,6 @@ class CitationAssembler:
         self._n = n
         self._style = style
         self._prose = MarkerParser(0, style)
-        self._held = ""  # trailing opening characters of the prose, awaiting what follows
         self._tail = ""  # trailing punctuation and spaces of the current block
         self._block_cites: dict[int, ProviderCitation] = {}
         self._in_block = False
@@ -314,7 +312,6 @@ class CitationAssembler:
         if not self._in_block or not self._block_cites:
             return ""  # an uncited block: what is held may be settled with the next one
         out = self._settle(self._neutralise(self._prose.flush()))
-        out += self._settle(self._take_held())
         gap = "" if self._style is MarkerStyle.CARET or self._last in _SPACE_OR_NONE else " "
         out += self._emit(gap)
         ids = sorted(self._block_cites)
@@ -339,34 +336,16 @@ class CitationAssembler:
     def finish(self) -> str:
         """Settle everything still held (the answer has ended)."""
         out = self._settle(self._neutralise(self._prose.flush()))
-        out += self._settle(self._take_held())
         out += self._release_tail()
         self._in_block = False
         return out
 
     # -- internals ---------------------------------------------------------------------
 
-    def _neutralise(self, events: Iterable[Any]) -> str:
-        """Prose text from the parser; an opener right before a removed marker goes too.
-
-        Removing ``[9]`` from ``[[9]3]`` would otherwise leave ``[3]``: the opening
-        characters just before a removed candidate are dropped with it (they are held
-        until the parser says what follows them).
-        """
-        out = []
-        for event in events:
-            if isinstance(event, TextEvent):
-                text = self._held + event.text
-                kept = text.rstrip(self._style.open)
-                self._held = text[len(kept) :]
-                out.append(kept)
-            elif isinstance(event, InvalidMarkerEvent):
-                self._held = ""
-        return "".join(out)
-
-    def _take_held(self) -> str:
-        held, self._held = self._held, ""
-        return held
+    @staticmethod
+    def _neutralise(events: Iterable[Any]) -> str:
+        """Prose text from the parser (it keeps a removed marker's neighbours apart)."""
+        return "".join(event.text for event in events if isinstance(event, TextEvent))
 
     def _settle(self, text: str) -> str:
         """Emit ``text``, keeping the block's trailing punctuation and spaces in the tail."""
