@@ -19,6 +19,7 @@ MetadataMapper = Callable[[Document], Mapping[str, Any]]
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+_DATE_KEYS = ("year", "date", "published")
 
 
 def _names(value: object) -> list[dict[str, Any]] | None:
@@ -62,26 +63,36 @@ def csl_metadata(document: Document) -> dict[str, Any]:
     Returns:
         A new CSL-JSON dict (possibly empty).
     """
+    # Called for every document of every call: keys absent from ``meta`` cost one
+    # ``get`` each, and the helpers run only for keys that are there.
     meta = document.metadata
     csl = meta.get("csl")
     out: dict[str, Any] = dict(csl) if isinstance(csl, Mapping) else {}
     title = meta.get("title")
     if isinstance(title, str) and title:
         out.setdefault("title", title)
-    url = meta.get("url", meta.get("URL"))
-    source = meta.get("source")
-    if not isinstance(url, str) and isinstance(source, str) and _URL.match(source):
-        url = source
+    url = meta.get("url")
+    if url is None:
+        url = meta.get("URL")
+    if not isinstance(url, str):
+        source = meta.get("source")
+        if isinstance(source, str) and _URL.match(source):
+            url = source
     if isinstance(url, str) and url:
         out.setdefault("URL", url)
-    authors = _names(meta.get("author", meta.get("authors")))
-    if authors:
+    names = meta.get("author")
+    if names is None:
+        names = meta.get("authors")
+    if names is not None and (authors := _names(names)):
         out.setdefault("author", authors)
-    for key in ("year", "date", "published"):
-        if (issued := _issued(meta.get(key))) is not None:
+    for key in _DATE_KEYS:
+        value = meta.get(key)
+        if value is not None and (issued := _issued(value)) is not None:
             out.setdefault("issued", issued)
             break
-    doi = meta.get("doi", meta.get("DOI"))
+    doi = meta.get("doi")
+    if doi is None:
+        doi = meta.get("DOI")
     if isinstance(doi, str) and doi:
         out.setdefault("DOI", doi)
     if document.id is not None:

@@ -7,9 +7,11 @@
   annotation), and each invalid marker citeformer removed is a custom event
   :data:`MARKER_REMOVED_EVENT`; both belong to the runnable's run.
 
-With no callback handlers configured nothing is built or dispatched. The nested
-run hangs off the runnable's own run manager (``get_child()``), so no second
-callback configuration (environment look-ups included) happens per call.
+With no callback handlers configured nothing is built or dispatched (not even
+the child callback manager: the child's handlers are exactly the run's
+inheritable handlers, so an empty list means an inactive report). The nested run
+hangs off the runnable's own run manager (``get_child()``), so no second callback
+configuration (environment look-ups included) happens per call.
 """
 
 from __future__ import annotations
@@ -79,12 +81,11 @@ class BackendRun:
         options: dict[str, Any],
     ) -> None:
         self._config = config
-        manager = run_manager.get_child()
-        self.active = bool(manager.handlers)
+        self.active = bool(run_manager.inheritable_handlers)  # the child's handlers
         self._run: CallbackManagerForLLMRun | None = None
         self._seen = _Accumulator()
         if self.active:
-            (self._run,) = manager.on_chat_model_start(
+            (self._run,) = run_manager.get_child().on_chat_model_start(
                 _serialized(backend),
                 [[HumanMessage(question)]],
                 name=backend,
@@ -128,15 +129,15 @@ class AsyncBackendRun:
     ) -> None:
         self._config = config
         self._backend = backend
-        self._manager = run_manager.get_child()
-        self.active = bool(self._manager.handlers)
+        self._run_manager = run_manager
+        self.active = bool(run_manager.inheritable_handlers)  # the child's handlers
         self._run: AsyncCallbackManagerForLLMRun | None = None
         self._seen = _Accumulator()
 
     async def start(self, question: str, options: dict[str, Any]) -> None:
         """Open the nested run."""
         if self.active:
-            (self._run,) = await self._manager.on_chat_model_start(
+            (self._run,) = await self._run_manager.get_child().on_chat_model_start(
                 _serialized(self._backend),
                 [[HumanMessage(question)]],
                 name=self._backend,

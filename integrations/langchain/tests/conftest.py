@@ -1,4 +1,9 @@
-"""Shared pieces: a deterministic embedding, a native-async backend, a small corpus."""
+"""Shared pieces: a deterministic embedding, native-async backends, a small corpus.
+
+The loopback OpenAI server is the repository's ``tests/loopback`` server: the
+suite runs from the repository root (``python -m pytest --import-mode=importlib
+integrations/langchain/tests``), so the root is on ``sys.path``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from citeformer.backends.base import Backend
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import InMemoryVectorStore
+from tests.loopback.server import LoopbackServer
 
 
 class HashEmbeddings(Embeddings):
@@ -174,3 +180,18 @@ def vectorstore(corpus: list[Document]) -> InMemoryVectorStore:
 @pytest.fixture
 def native_backend_cls() -> type[NativeAsyncBackend]:
     return NativeAsyncBackend
+
+
+@pytest.fixture(scope="session")
+def _loopback_server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def loopback(_loopback_server: LoopbackServer) -> Iterator[LoopbackServer]:
+    """The loopback OpenAI server, reset for this test (script it with ``reset``)."""
+    _loopback_server.reset()
+    yield _loopback_server
+    _loopback_server.reset()

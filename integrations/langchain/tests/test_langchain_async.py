@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
+import re
 import threading
 import time
+from typing import Any
 
 import pytest
+from citeformer import Citeformer
+from citeformer.backends.openai import OpenAIBackend
 from langchain_core.documents import Document
+from tests.loopback import openai_wire as wire
+from tests.loopback.server import LoopbackServer, Received
 
-from langchain_citeformer import CiteformerRunnable
+from langchain_citeformer import CiteformerRunnable, generation_result
 
 DOCS = [Document("Alpha is first. More text.", id="a"), Document("Beta is second.", id="b")]
 
@@ -29,28 +36,110 @@ async def test_ainvoke_and_astream_run_on_the_event_loop_thread(native_backend_c
     assert backend.async_threads == {threading.get_ident()}
 
 
-async def test_abatch_of_200_is_concurrent_and_bounded_in_time(native_backend_cls: type) -> None:
-    backend = native_backend_cls(latency=0.2)
-    cite = CiteformerRunnable(backend=backend, output="str")
-    start = time.perf_counter()
-    answers = await cite.abatch([question(i) for i in range(200)])
-    elapsed = time.perf_counter() - start
-    assert len(answers) == 200
-    assert all(a == "Alpha is first [1]. See also [2]." for a in answers)
-    assert backend.peak_in_flight == 200
-    # 200 sequential calls would take 40 s; concurrently it is one latency plus overhead.
-    assert elapsed < 3.0, elapsed
+def _openai_question(i: int) -> dict[str, object]:
+    """Question ``i`` with its own two documents (``q{i}-a``, ``q{i}-b``)."""
+    documents = [
+        Document(f"Fact {i}a holds.", id=f"q{i}-a", metadata={"title": f"Doc {i}a"}),
+        Document(f"Fact {i}b holds.", id=f"q{i}-b", metadata={"title": f"Doc {i}b"}),
+    ]
+    return {"question": f"question {i}?", "documents": documents}
 
 
-async def test_abatch_respects_max_concurrency(native_backend_cls: type) -> None:
+def _question_number(request: Received) -> int:
+    match = re.search(r"Question: question (\d+)\?", request.body["messages"][1]["content"])
+    assert match is not None
+    return int(match.group(1))
+
+
+class _Arrivals:
+    """A per-question answer (question ``i`` cites its document ``i % 2 + 1``),
+    recording when each request reached the server (before the latency wait)."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def __call__(self, request: Received) -> str:
+        self.times.append(time.monotonic())
+        i = _question_number(request)
+        return wire.segments((f"Answer number {i}.", [i % 2 + 1]))
+
+    def peak(self, latency: float) -> int:
+        """Most requests that reached the server within one latency of each other.
+
+        Each stays at the server for at least ``latency`` after arriving, so this
+        many were in flight together (a lower bound on the true peak); a client
+        that keeps at most ``k`` in flight can never exceed ``k`` here.
+        """
+        times = sorted(self.times)
+        return max(
+            (i - bisect.bisect_right(times, t - latency) + 1 for i, t in enumerate(times)),
+            default=0,
+        )
+
+
+def _check_answers(messages: list[Any]) -> None:
+    """Each answer is its own question's, citing its own question's document."""
+    for i, message in enumerate(messages):
+        assert message.text.startswith(f"Answer number {i} ")
+        (block,) = message.content_blocks
+        (annotation,) = block["annotations"]
+        assert annotation["extras"]["document_id"] == f"q{i}-{'ab'[i % 2]}"
+        assert annotation["title"] == f"Doc {i}{'ab'[i % 2]}"
+        assert generation_result(message).cited_ids == [i % 2 + 1]
+
+
+def _openai_backend(server: LoopbackServer) -> OpenAIBackend:
+    return OpenAIBackend("gpt-test", api_key="sk-test", base_url=f"{server.url}/v1")
+
+
+async def test_abatch_of_200_on_the_openai_backend_is_concurrent(
+    loopback: LoopbackServer,
+) -> None:
+    arrivals = _Arrivals()
+    loopback.reset(wire.answer(arrivals), latency=0.2)
+    backend = _openai_backend(loopback)
+    async with Citeformer(backend) as citeformer:
+        cite = CiteformerRunnable(citeformer=citeformer)
+        await cite.ainvoke(_openai_question(0))  # the SDK's one-off platform probe
+        arrivals.times.clear()
+        start = time.perf_counter()
+        messages = await cite.abatch([_openai_question(i) for i in range(200)])
+        elapsed = time.perf_counter() - start
+    assert len(arrivals.times) == 200
+    assert all(r.body["response_format"]["type"] == "json_schema" for r in loopback.requests)
+    assert backend._client is None  # the sync client was never built: no thread hop
+    _check_answers(messages)
+    # 200 sequential calls would take 40 s; concurrently, one latency plus CPU.
+    assert elapsed < 5.0, elapsed
+    assert arrivals.peak(0.2) >= 150  # (199 here): nearly all were at the server together
+
+
+async def test_abatch_on_the_openai_backend_respects_max_concurrency(
+    loopback: LoopbackServer,
+) -> None:
+    latency = 0.1
+    arrivals = _Arrivals()
+    loopback.reset(wire.answer(arrivals), latency=latency)
+    async with Citeformer(_openai_backend(loopback)) as citeformer:
+        cite = CiteformerRunnable(citeformer=citeformer)
+        start = time.perf_counter()
+        messages = await cite.abatch(
+            [_openai_question(i) for i in range(200)], {"max_concurrency": 16}
+        )
+        elapsed = time.perf_counter() - start
+    _check_answers(messages)
+    assert arrivals.peak(latency) == 16  # never more, and the limit was reached
+    assert elapsed >= 200 / 16 * latency * 0.9  # at least ceil(200/16) waves of latency
+
+
+async def test_abatch_of_the_sleep_backend_respects_max_concurrency(
+    native_backend_cls: type,
+) -> None:
     backend = native_backend_cls(latency=0.02)
     cite = CiteformerRunnable(backend=backend)
-    start = time.perf_counter()
     messages = await cite.abatch([question(i) for i in range(200)], {"max_concurrency": 16})
-    elapsed = time.perf_counter() - start
     assert len(messages) == 200
     assert backend.peak_in_flight == 16
-    assert elapsed >= 200 / 16 * 0.02 * 0.9  # at least ceil(200/16) waves of latency
 
 
 async def test_abatch_return_exceptions_keeps_errors_per_input(native_backend_cls: type) -> None:

@@ -64,11 +64,9 @@ def test_overhead_benchmark_prints_its_table() -> None:
         from benchmarks import langchain_overhead
     finally:
         sys.path.remove(str(ROOT))
-    table = langchain_overhead.run()
+    table = langchain_overhead.run(rounds=1)  # make bench takes the median of 3
     lines = table.splitlines()
     assert lines[0].startswith("### LangChain adapter overhead")
-    rows = [line for line in lines if line.startswith("| 0 ms") or line.startswith("| 50 ms")]
-    assert len(rows) == 2
-    for row in rows:
-        ratio = float(row.rstrip(" |").rsplit("|", 1)[1].strip().rstrip("x"))
-        assert 0.3 < ratio < 10
+    (row,) = [line for line in lines if line.startswith("| 200 ms | 500 |")]
+    ratio = float(row.rstrip(" |").rsplit("|", 1)[1].strip().strip("*x"))
+    assert 0.3 < ratio < 10
