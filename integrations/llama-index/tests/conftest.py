@@ -1,4 +1,10 @@
-"""Fixtures: a real in-memory VectorStoreIndex, a native-async backend, event recorders.
+"""Fixtures: a real in-memory VectorStoreIndex, backends, event recorders.
+
+Backends: ``NativeAsyncBackend`` (``await asyncio.sleep``, scripted replies, for
+tests of the adapter's own behaviour) and ``OpenAIBackend`` talking through the real
+openai SDK to the repository's loopback OpenAI server (``tests/loopback``; the
+repository root is on ``sys.path`` when pytest runs from it), which answers each
+request from the sources and question it carries.
 
 Test modules get everything through fixtures (with ``--import-mode=importlib`` a
 conftest is not importable as a module).
@@ -25,6 +31,9 @@ from pydantic import Field
 
 from citeformer import Policy, Source
 from citeformer.backends.base import Backend
+from citeformer.backends.openai import OpenAIBackend
+from tests.loopback import openai_wire
+from tests.loopback.server import LoopbackServer, Received
 
 PASSAGES = {
     "eiffel": (
@@ -74,6 +83,29 @@ def scripted_answer(prompt: str, sources: list[Source]) -> str:
             sentences.append(f"Nothing retrieved about {node_id}.")
     sentences.append(f"Some claims stay unsupported [{len(sources) + 5}].")
     return " ".join(sentences)
+
+
+_SOURCE_BLOCK = re.compile(r"^\[(\d+)\][^\n]*\n(.*?)(?=\n\n\[\d+\]|\n\nQuestion: |\Z)", re.M | re.S)
+
+
+def wire_answer(request: Received) -> str:
+    """The loopback server's reply to one chat-completions request (a segment document).
+
+    Parses the numbered sources and the question out of the user message and, like
+    :func:`scripted_answer`, cites by number each source whose keyword the question
+    names; each segment repeats the question, so a reply can be told apart from
+    another question's.
+    """
+    user = request.body["messages"][-1]["content"]
+    question = user.rsplit("\n\nQuestion: ", 1)[1]
+    blocks = {int(n): text for n, text in _SOURCE_BLOCK.findall(user)}
+    parts: list[tuple[str, list[int]]] = []
+    for keyword in KEYWORDS.values():
+        if keyword.lower() not in question.lower():
+            continue
+        hits = [n for n, text in blocks.items() if keyword in text]
+        parts.append((f"On {question!r}: the {keyword} passage says so.", hits[:1]))
+    return openai_wire.segments(*(parts or [(f"Nothing retrieved for {question!r}.", [])]))
 
 
 class NativeAsyncBackend(Backend):
@@ -196,6 +228,36 @@ def index(nodes: list[TextNode]) -> VectorStoreIndex:
 def make_backend() -> type[NativeAsyncBackend]:
     """The native-async backend class (build one per test with its own settings)."""
     return NativeAsyncBackend
+
+
+@pytest.fixture(scope="session")
+def _openai_server() -> Iterator[LoopbackServer]:
+    server = LoopbackServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openai_server(_openai_server: LoopbackServer) -> Iterator[LoopbackServer]:
+    """The loopback OpenAI server answering :func:`wire_answer` (3 chars per SSE chunk).
+
+    Script it further with ``reset(responder, latency=...)``; reset after the test.
+    """
+    _openai_server.reset(openai_wire.answer(wire_answer, size=3))
+    yield _openai_server
+    _openai_server.reset(openai_wire.answer(wire_answer, size=3))
+
+
+@pytest.fixture
+def make_openai_backend(openai_server: LoopbackServer) -> Callable[..., OpenAIBackend]:
+    """Builds ``OpenAIBackend`` (schema mode) on the loopback server; close it yourself."""
+
+    def make(**kwargs: Any) -> OpenAIBackend:
+        return OpenAIBackend(
+            "gpt-test", api_key="sk-test", base_url=f"{openai_server.url}/v1", **kwargs
+        )
+
+    return make
 
 
 @pytest.fixture

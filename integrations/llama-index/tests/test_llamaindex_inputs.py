@@ -53,6 +53,44 @@ def test_node_metadata_becomes_csl() -> None:
     }
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_csl_name_precedence_does_not_depend_on_metadata_order(reverse: bool) -> None:
+    """The first listed name wins (``title`` over ``file_name``); empty values are skipped."""
+    items = [
+        ("file_name", "report.pdf"),
+        ("title", "The Report"),
+        ("url", "https://example.org/b"),
+        ("URL", "https://example.org/a"),
+        ("author", ""),
+        ("creator", "Grace Hopper"),
+        ("doi", None),
+        ("date", "2024-01-02"),
+        ("year", 2024),
+    ]
+    metadata = dict(reversed(items) if reverse else items)
+    node = NodeWithScore(node=TextNode(id_="p", text="Text.", metadata=metadata))
+    csl = default_node_to_csl(node)
+    assert csl == {
+        "title": "The Report",
+        "author": "Grace Hopper",
+        "issued": "2024-01-02",
+        "URL": "https://example.org/a",
+        "id": "p",
+    }
+    assert list(csl) == ["title", "author", "issued", "URL", "id"]  # CSL order, always
+
+
+def test_node_citation_to_dict_has_every_field() -> None:
+    """``NodeCitation.to_dict`` (hand-written for speed) matches ``dataclasses.asdict``."""
+    import dataclasses
+
+    from llama_index.response_synthesizers.citeformer import NodeCitation
+
+    citation = NodeCitation("n", 2, 5, 8, "[2]", "quote", 0, 5, 0.75)
+    assert citation.to_dict() == dataclasses.asdict(citation)
+    assert list(citation.to_dict()) == [f.name for f in dataclasses.fields(NodeCitation)]
+
+
 def test_sources_keep_order_text_and_metadata() -> None:
     """Sources keep order text and metadata."""
     nodes = [

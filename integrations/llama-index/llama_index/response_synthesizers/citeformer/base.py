@@ -30,6 +30,11 @@ from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTe
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.settings import Settings
 from llama_index.core.types import RESPONSE_TEXT_TYPE
+from llama_index.response_synthesizers.citeformer._instrument import (
+    aspan,
+    receives_events,
+    span,
+)
 from llama_index.response_synthesizers.citeformer.events import complete
 from llama_index.response_synthesizers.citeformer.nodes import (
     NodeToCSL,
@@ -206,7 +211,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
 
     # -- the citeformer calls (spans of their own) -----------------------------------
 
-    @dispatcher.span
+    @span(dispatcher)
     def _cite(self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]) -> Any:
         policy, options = self._call_options(response_kwargs)
         if self._streaming:
@@ -220,7 +225,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
         result = self._citeformer.generate(query_str, call.sources, policy, **options)
         return self._finish(call, result)
 
-    @dispatcher.span
+    @aspan(dispatcher)
     async def _acite(
         self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]
     ) -> Any:
@@ -238,6 +243,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
 
     # -- BaseSynthesizer entry points -----------------------------------------------
 
+    @span(dispatcher)
     def synthesize(
         self,
         query: QueryTextType,
@@ -261,16 +267,20 @@ class CiteformerSynthesizer(BaseSynthesizer):
         if not nodes:  # LlamaIndex's own empty-response path; the backend is not called
             return super().synthesize(query, nodes, additional_source_nodes, **response_kwargs)
         bundle = self._bundle(query)
-        dispatcher.event(SynthesizeStartEvent(query=bundle))
+        observed = receives_events(dispatcher)
+        if observed:
+            dispatcher.event(SynthesizeStartEvent(query=bundle))
         call = self._prepare(nodes, additional_source_nodes)
         with self._callback_manager.event(
             CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
         ) as event:
             response: RESPONSE_TYPE = self._cite(bundle.query_str, call, response_kwargs)
             event.on_end(payload={EventPayload.RESPONSE: response})
-        dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
+        if observed:
+            dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
         return response
 
+    @aspan(dispatcher)
     async def asynthesize(
         self,
         query: QueryTextType,
@@ -284,18 +294,22 @@ class CiteformerSynthesizer(BaseSynthesizer):
                 query, nodes, additional_source_nodes, **response_kwargs
             )
         bundle = self._bundle(query)
-        dispatcher.event(SynthesizeStartEvent(query=bundle))
+        observed = receives_events(dispatcher)
+        if observed:
+            dispatcher.event(SynthesizeStartEvent(query=bundle))
         call = self._prepare(nodes, additional_source_nodes)
         with self._callback_manager.event(
             CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
         ) as event:
             response: RESPONSE_TYPE = await self._acite(bundle.query_str, call, response_kwargs)
             event.on_end(payload={EventPayload.RESPONSE: response})
-        dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
+        if observed:
+            dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
         return response
 
     # -- text-chunk entry points (no node identity: plain sources, plain text) --------
 
+    @span(dispatcher)
     def get_response(
         self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
     ) -> RESPONSE_TEXT_TYPE:
@@ -310,6 +324,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
             return _tokens(self._citeformer.stream(query_str, sources, policy, **options))
         return self._citeformer.generate(query_str, sources, policy, **options).text
 
+    @aspan(dispatcher)
     async def aget_response(
         self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
     ) -> RESPONSE_TEXT_TYPE:

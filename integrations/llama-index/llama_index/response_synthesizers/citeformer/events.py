@@ -5,6 +5,8 @@ handler attached to the root dispatcher (Arize Phoenix, Langfuse, your own
 ``BaseEventHandler``) sees them beside LlamaIndex's own synthesis events. Per call:
 one :class:`CitationResolvedEvent` per resolved citation (as it resolves, when
 streaming) and one :class:`CitationValidationEvent` when the answer is complete.
+Events are built only when a handler other than LlamaIndex's null handler is
+reachable from the dispatcher (checked on every call; see ``_instrument``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
+from llama_index.response_synthesizers.citeformer._instrument import receives_events
 from llama_index.response_synthesizers.citeformer.results import CitedCall, NodeCitation
 
 from citeformer import GenerationResult
@@ -75,7 +78,12 @@ class CitationValidationEvent(BaseEvent):
 
 
 def emit_citation(citation: NodeCitation) -> None:
-    """Dispatch one :class:`CitationResolvedEvent`."""
+    """Dispatch one :class:`CitationResolvedEvent` (when any handler would see it)."""
+    if receives_events(dispatcher):
+        _emit_citation(citation)
+
+
+def _emit_citation(citation: NodeCitation) -> None:
     dispatcher.event(
         CitationResolvedEvent(
             node_id=citation.node_id,
@@ -89,8 +97,7 @@ def emit_citation(citation: NodeCitation) -> None:
     )
 
 
-def emit_validation(call: CitedCall, result: GenerationResult) -> None:
-    """Dispatch the :class:`CitationValidationEvent` of a completed answer."""
+def _emit_validation(call: CitedCall, result: GenerationResult) -> None:
     dispatcher.event(
         CitationValidationEvent(
             num_sources=len(call.sources),
@@ -116,7 +123,9 @@ def complete(call: CitedCall, result: GenerationResult, *, citations_emitted: bo
             (streams dispatch them as they resolve).
     """
     resolved = call.complete(result)
+    if not receives_events(dispatcher):
+        return
     if not citations_emitted:
         for citation in resolved:
-            emit_citation(citation)
-    emit_validation(call, result)
+            _emit_citation(citation)
+    _emit_validation(call, result)

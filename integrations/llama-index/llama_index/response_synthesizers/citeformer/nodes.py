@@ -31,6 +31,11 @@ _CSL_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("type", ("type", "csl_type")),
 )
 _URL_PREFIXES = ("http://", "https://")
+_ALIASES: dict[str, tuple[str, int]] = {
+    alias: (csl_key, rank) for csl_key, aliases in _CSL_KEYS for rank, alias in enumerate(aliases)
+}
+"""Metadata name -> (CSL variable, rank among that variable's names); built once."""
+_EMPTY_VALUES: tuple[Any, ...] = (None, "", [], {})
 
 
 def default_node_to_csl(node_with_score: NodeWithScore) -> dict[str, Any]:
@@ -50,13 +55,16 @@ def default_node_to_csl(node_with_score: NodeWithScore) -> dict[str, Any]:
     """
     node = node_with_score.node
     metadata: Mapping[str, Any] = node.metadata or {}
-    csl: dict[str, Any] = {}
-    for csl_key, candidates in _CSL_KEYS:
-        for key in candidates:
-            value = metadata.get(key)
-            if value not in (None, "", [], {}):
-                csl[csl_key] = value
-                break
+    # One pass over the node's (few) metadata keys; the lowest-ranked name wins.
+    found: dict[str, tuple[int, Any]] = {}
+    for key, value in metadata.items():
+        alias = _ALIASES.get(key)
+        if alias is None or value in _EMPTY_VALUES:
+            continue
+        csl_key, rank = alias
+        if csl_key not in found or rank < found[csl_key][0]:
+            found[csl_key] = (rank, value)
+    csl: dict[str, Any] = {k: found[k][1] for k, _ in _CSL_KEYS if k in found}
     source = metadata.get("source")
     if "URL" not in csl and isinstance(source, str) and source.startswith(_URL_PREFIXES):
         csl["URL"] = source

@@ -22,7 +22,6 @@ then ``citeformer_result`` is ``None`` and the lists are empty.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +68,17 @@ class NodeCitation:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-compatible dict of the fields."""
-        return dataclasses.asdict(self)
+        return {
+            "node_id": self.node_id,
+            "source_id": self.source_id,
+            "start": self.start,
+            "end": self.end,
+            "marker": self.marker,
+            "cited_text": self.cited_text,
+            "source_start": self.source_start,
+            "source_end": self.source_end,
+            "score": self.score,
+        }
 
 
 class CitedCall:
