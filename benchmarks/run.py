@@ -18,7 +18,9 @@ from benchmarks import (
     fabrication,
     grammar_build,
     hf_speed,
+    langchain_overhead,
     llamacpp_speed,
+    llamaindex_overhead,
 )
 
 SECTIONS = {
@@ -28,6 +30,8 @@ SECTIONS = {
     "llamacpp_speed": llamacpp_speed,
     "fabrication": fabrication,
     "api_fanout": api_fanout,
+    "langchain_overhead": langchain_overhead,
+    "llamaindex_overhead": llamaindex_overhead,
 }
 
 

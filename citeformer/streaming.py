@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, 
 from types import TracebackType
 from typing import Self
 
+from citeformer.backends.base import aclose_iterator
 from citeformer.core import GenerationResult
 from citeformer.errors import InvalidCitationError, StreamInterruptedError
 from citeformer.events import Completed, StreamEvent, TextDelta
@@ -145,9 +146,7 @@ class AsyncStreamingResult(_StreamBase):
         except Exception as exc:
             raise self._failed(exc)  # noqa: B904 (the cause is set when wrapping)
         finally:
-            aclose = getattr(self._iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose_iterator(self._iterator)
 
     def events(self) -> AsyncIterator[StreamEvent]:
         """Typed events: text deltas, one per resolved citation, then ``Completed``."""

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import SecretStr
 
-from citeformer.backends.base import Backend, BackendText, CitationRequest
+from citeformer.backends.base import Backend, BackendText, CitationRequest, aclose_iterator
 from citeformer.backends.provider_errors import translate_error
 from citeformer.backends.retry import RetryPolicy, acall_with_retries, call_with_retries
 from citeformer.core import Policy, Source
@@ -338,7 +338,7 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
             try:
                 return await anext(events, _END)
             except BaseException as exc:
-                await _aclose(events)
+                await aclose_iterator(events)
                 if isinstance(exc, Exception):
                     raise self._translate(exc) from exc
                 raise
@@ -356,7 +356,7 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
                     raise self._translate(exc) from exc
             yield decoder.finish()
         finally:
-            await _aclose(events)
+            await aclose_iterator(events)
 
     # -- cleanup ---------------------------------------------------------------------
 
@@ -390,9 +390,3 @@ class _NoLoop:
 
 _NO_LOOP = _NoLoop()
 _END = object()
-
-
-async def _aclose(events: AsyncIterator[Any]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()

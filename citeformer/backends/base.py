@@ -271,6 +271,25 @@ class Backend(abc.ABC):
         return f"{type(self).__name__}()"
 
 
+async def aclose_iterator(iterator: object) -> None:
+    """Close an async iterator if it can be closed.
+
+    When an abandoned stream is garbage-collected, asyncio finalises each async
+    generator of the chain on its own; an outer one then finds the inner one already
+    closing ("aclose(): asynchronous generator is already running"). The inner one's
+    own finaliser releases its resources, so that error is expected and dropped.
+    """
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except RuntimeError as exc:
+        if "already running" not in str(exc):
+            raise
+        _log.debug("an abandoned stream was already being closed by its finaliser")
+
+
 def _close_later(iterator: Iterator[str], step: asyncio.Future[object] | None) -> None:
     """Close a sync iterator off the event loop, after any in-flight ``next``."""
     close = getattr(iterator, "close", None)

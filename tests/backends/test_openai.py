@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import pickle
@@ -438,38 +439,58 @@ async def test_per_call_facts_at_the_backend_level(loopback: LoopbackServer) -> 
 async def test_1000_streams_with_a_fifth_cancelled_leave_nothing_behind(
     loopback: LoopbackServer,
 ) -> None:
-    # ~27 events 0.1 s apart: every stream is still running when a fifth are cancelled.
-    loopback.reset(lambda _: wire.stream(ANSWER, size=10, event_delay=0.1))
+    # The streams to be cancelled are slow (they cannot finish first, however loaded
+    # the machine is); the others are quick. All run at once.
+    slow = wire.stream(ANSWER, size=2, event_delay=0.1)
+    quick = wire.stream(ANSWER, size=10, event_delay=0.01)
+    loopback.reset(lambda r: slow if "slow" in r.body["messages"][1]["content"] else quick)
     backend = make(loopback)
     cf = Citeformer(backend)
-    first_chunk = [asyncio.Event() for _ in range(1000)]
+    mid_stream = [asyncio.Event() for _ in range(1000)]
 
     async def consume(i: int) -> str:
         parts = []
-        async for chunk in cf.astream(QUESTION, SOURCES):
+        async for chunk in cf.astream("slow?" if i % 5 == 0 else QUESTION, SOURCES):
             parts.append(chunk)
-            first_chunk[i].set()
+            mid_stream[i].set()
         return "".join(parts)
 
-    tasks = [asyncio.create_task(consume(i)) for i in range(1000)]
-    cancelled = tasks[::5]
-    await asyncio.gather(*(first_chunk[i].wait() for i in range(0, 1000, 5)))
-    for task in cancelled:
-        task.cancel()  # mid-stream: each has received text already
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    assert all(isinstance(results[i], asyncio.CancelledError) for i in range(0, 1000, 5))
-    finished = {r for i, r in enumerate(results) if i % 5}
-    assert finished == {EXPECTED_TEXT}
-    await asyncio.sleep(0.1)
-    assert asyncio.all_tasks() == {asyncio.current_task()}
-    pool = backend.async_client._client._transport._pool  # httpcore's pool
-    assert all(connection.is_idle() for connection in pool.connections)
-    deadline = time.monotonic() + 5
-    while loopback.open_streams and time.monotonic() < deadline:  # noqa: ASYNC110 (another thread)
+    try:
+        tasks = [asyncio.create_task(consume(i)) for i in range(1000)]
+        await asyncio.gather(*(mid_stream[i].wait() for i in range(0, 1000, 5)))
+        for task in tasks[::5]:
+            task.cancel()  # each has text already and is waiting for more
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(results[i], asyncio.CancelledError) for i in range(0, 1000, 5))
+        assert {r for i, r in enumerate(results) if i % 5} == {EXPECTED_TEXT}
+        await asyncio.sleep(0.1)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        pool = backend.async_client._client._transport._pool  # httpcore's pool
+        assert all(connection.is_idle() for connection in pool.connections)
+        await _until(lambda: loopback.open_streams == 0)  # the server saw every stream end
+    finally:
+        await cf.aclose()
+
+
+async def _until(condition: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 (another thread)
         await asyncio.sleep(0.05)
-    assert loopback.open_streams == 0  # the server saw every stream end
-    await cf.aclose()
-    backend.close()
+    assert condition()
+
+
+async def test_an_abandoned_stream_is_closed_when_collected(loopback: LoopbackServer) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, size=2, event_delay=0.05))
+    async with Citeformer(make(loopback)) as cf:
+        async for _ in cf.astream(QUESTION, SOURCES):
+            break  # no aclose(), no async with: the stream object is just dropped
+        assert loopback.open_streams == 1
+        gc.collect()  # asyncio's async-generator finaliser closes the chain
+        await _until(lambda: loopback.open_streams == 0)
+        async with cf.astream(QUESTION, SOURCES) as stream:  # the deterministic way
+            async for _ in stream:
+                break
+        await _until(lambda: loopback.open_streams == 0)
 
 
 async def test_injected_async_client_is_used_and_never_closed(loopback: LoopbackServer) -> None:
