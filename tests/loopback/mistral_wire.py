@@ -3,31 +3,30 @@
 mistralai posts to ``/v1/chat/completions`` for both; a stream request carries
 ``"stream": true`` and gets ``data:`` events of ``chat.completion.chunk`` objects
 ending with ``data: [DONE]``, usage in the last chunk.
+
+Completions, chunks and usage have OpenAI's shape, so :mod:`tests.loopback.openai_wire`
+builds them (and the segment documents, and the whole-or-streamed responder). What
+differs, and stays here: usage leaves out ``prompt_tokens_details`` when nothing
+was cached, a completion's message has ``tool_calls`` (no ``refusal``, no
+``logprobs``), the last chunk carries the finish reason *and* the usage (OpenAI
+sends usage in a separate chunk with no choices), the correlation header, and
+the error body.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Callable
 from typing import Any
 
+from tests.loopback import openai_wire
 from tests.loopback.openai_wire import segments
-from tests.loopback.server import Received, Reply
+from tests.loopback.server import Reply
 
 __all__ = ["answer", "completion", "error", "segments", "stream", "usage"]
 
 _ids = itertools.count(1)
-
-
-def usage(prompt: int = 11, completion: int = 7, cached: int = 0) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cached:
-        body["prompt_tokens_details"] = {"cached_tokens": cached}
-    return body
+usage = functools.partial(openai_wire.usage, always_details=False)
 
 
 def completion(
@@ -37,33 +36,18 @@ def completion(
     use: dict[str, Any] | None = None,
     model: str = "mistral-test",
 ) -> Reply:
-    """A whole ``chat.completion``."""
-    body = {
-        "id": f"cmpl-{next(_ids)}",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "tool_calls": None},
-                "finish_reason": finish_reason,
-            }
-        ],
-        "usage": use or usage(),
-    }
+    """A whole ``chat.completion``: the message has ``tool_calls``, not ``refusal``."""
+    body = openai_wire.completion_body(
+        f"cmpl-{next(_ids)}",
+        {"role": "assistant", "content": content, "tool_calls": None},
+        finish_reason=finish_reason,
+        use=use or usage(),
+        model=model,
+    )
     return Reply(body=body, headers={"mistral-correlation-id": "corr-loopback"})
 
 
-def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": "cmpl-stream",
-        "object": "chat.completion.chunk",
-        "created": 1_700_000_000,
-        "model": "mistral-test",
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        **extra,
-    }
+chunk = functools.partial(openai_wire.chunk, chunk_id="cmpl-stream", model="mistral-test")
 
 
 def stream(
@@ -78,32 +62,18 @@ def stream(
 ) -> Reply:
     """An SSE stream: ``content`` ``size`` characters per chunk; the last has usage."""
     events: list[tuple[str | None, Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
-    events += [
-        (None, chunk({"content": content[i : i + size]})) for i in range(0, len(content), size)
-    ]
+    events += openai_wire.deltas("content", content, size, chunk)
     if finish_reason is not None:
         events.append((None, chunk({"content": ""}, finish_reason, usage=use or usage())))
         events.append((None, "[DONE]"))
     return Reply(events=events, event_delay=event_delay, cut_after=cut_after, delay=delay)
 
 
-def answer(
-    content: str | Callable[[Received], str],
-    *,
-    size: int = 5,
-    use: dict[str, Any] | Callable[[Received], dict[str, Any]] | None = None,
-    finish_reason: str = "stop",
-) -> Callable[[Received], Reply]:
-    """A responder answering ``content`` whole or streamed, as the request asks."""
-
-    def respond(request: Received) -> Reply:
-        text = content(request) if callable(content) else content
-        tokens = use(request) if callable(use) else use
-        if request.body.get("stream"):
-            return stream(text, size=size, use=tokens, finish_reason=finish_reason)
-        return completion(text, use=tokens, finish_reason=finish_reason)
-
-    return respond
+# A responder answering ``content`` whole or streamed, as the request asks:
+# ``answer(content, *, size=5, use=None, finish_reason="stop")``.
+answer = functools.partial(
+    openai_wire.responder, completion, stream, size=5, use=None, finish_reason="stop"
+)
 
 
 def error(status: int, message: str, *, headers: dict[str, str] | None = None) -> Reply:

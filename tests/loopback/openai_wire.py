@@ -12,13 +12,19 @@ from tests.loopback.server import Received, Reply
 _ids = itertools.count(1)
 
 
-def usage(prompt: int = 11, completion: int = 7, cached: int = 0) -> dict[str, Any]:
-    return {
+def usage(
+    prompt: int = 11, completion: int = 7, cached: int = 0, *, always_details: bool = True
+) -> dict[str, Any]:
+    """Token usage; ``always_details=False`` leaves out ``prompt_tokens_details`` when
+    nothing was cached (as Mistral does)."""
+    body: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
     }
+    if always_details or cached:
+        body["prompt_tokens_details"] = {"cached_tokens": cached}
+    return body
 
 
 def segments(*parts: tuple[str, Sequence[int]], quote: str | None = None) -> str:
@@ -43,33 +49,64 @@ def completion(
     request_id: str = "req_loopback",
 ) -> Reply:
     """A whole ``chat.completion``."""
-    body = {
-        "id": f"chatcmpl-{next(_ids)}",
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": refusal},
-                "finish_reason": finish_reason,
-                "logprobs": None,
-            }
-        ],
-        "usage": use or usage(),
-    }
+    body = completion_body(
+        f"chatcmpl-{next(_ids)}",
+        {"role": "assistant", "content": content, "refusal": refusal},
+        finish_reason=finish_reason,
+        use=use or usage(),
+        model=model,
+        logprobs=None,
+    )
     return Reply(body=body, headers={"x-request-id": request_id})
 
 
-def chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> dict[str, Any]:
+def completion_body(
+    completion_id: str,
+    message: dict[str, Any],
+    *,
+    finish_reason: str,
+    use: dict[str, Any],
+    model: str,
+    **choice: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion`` object with one choice (Mistral's has the same shape).
+
+    ``choice`` adds keys to the choice (OpenAI's ``logprobs``).
+    """
     return {
-        "id": "chatcmpl-stream",
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason, **choice}],
+        "usage": use,
+    }
+
+
+def chunk(
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    *,
+    chunk_id: str = "chatcmpl-stream",
+    model: str = "gpt-test",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``chat.completion.chunk`` (Mistral's chunks have the same shape)."""
+    return {
+        "id": chunk_id,
         "object": "chat.completion.chunk",
         "created": 1_700_000_000,
-        "model": "gpt-test",
+        "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
         **extra,
     }
+
+
+def deltas(
+    field: str, text: str, size: int, make: Callable[[dict[str, Any]], dict[str, Any]] = chunk
+) -> list[tuple[str | None, Any]]:
+    """SSE events sending ``text`` as ``{field: piece}`` deltas, ``size`` characters each."""
+    return [(None, make({field: text[i : i + size]})) for i in range(0, len(text), size)]
 
 
 def stream(
@@ -86,18 +123,45 @@ def stream(
     """An SSE stream sending ``content`` ``size`` characters at a time, then usage."""
     events: list[tuple[str | None, Any]] = [(None, chunk({"role": "assistant", "content": ""}))]
     if refusal is not None:
-        events += [
-            (None, chunk({"refusal": refusal[i : i + size]})) for i in range(0, len(refusal), size)
-        ]
-    events += [
-        (None, chunk({"content": content[i : i + size]})) for i in range(0, len(content), size)
-    ]
+        events += deltas("refusal", refusal, size)
+    events += deltas("content", content, size)
     if finish_reason is not None:
         events.append((None, chunk({}, finish_reason)))
         final = {**chunk({}), "choices": [], "usage": use or usage()}
         events.append((None, final))
         events.append((None, "[DONE]"))
     return Reply(events=events, event_delay=event_delay, cut_after=cut_after, delay=delay)
+
+
+def asks_stream(request: Received) -> bool:
+    """Whether a chat-completions request carries ``"stream": true``."""
+    return bool(request.body.get("stream"))
+
+
+def responder(
+    whole: Callable[..., Reply],
+    streamed: Callable[..., Reply],
+    content: str | Callable[[Received], str],
+    *,
+    size: int,
+    use: dict[str, Any] | Callable[[Received], dict[str, Any]] | None,
+    finish_reason: str,
+    is_stream: Callable[[Received], bool] = asks_stream,
+) -> Callable[[Received], Reply]:
+    """A responder answering ``content`` with ``whole(...)`` or ``streamed(...)``.
+
+    ``content`` and ``use`` may be functions of the request; ``is_stream`` says
+    which way the request asks to be answered.
+    """
+
+    def respond(request: Received) -> Reply:
+        text = content(request) if callable(content) else content
+        tokens = use(request) if callable(use) else use
+        if is_stream(request):
+            return streamed(text, size=size, use=tokens, finish_reason=finish_reason)
+        return whole(text, use=tokens, finish_reason=finish_reason)
+
+    return respond
 
 
 def answer(
@@ -108,15 +172,7 @@ def answer(
     finish_reason: str = "stop",
 ) -> Callable[[Received], Reply]:
     """A responder answering ``content`` whole or streamed, as the request asks."""
-
-    def respond(request: Received) -> Reply:
-        text = content(request) if callable(content) else content
-        tokens = use(request) if callable(use) else use
-        if request.body.get("stream"):
-            return stream(text, size=size, use=tokens, finish_reason=finish_reason)
-        return completion(text, use=tokens, finish_reason=finish_reason)
-
-    return respond
+    return responder(completion, stream, content, size=size, use=use, finish_reason=finish_reason)
 
 
 def error(status: int, message: str, *, headers: dict[str, str] | None = None) -> Reply:
