@@ -94,6 +94,7 @@ def test_schema_request_bounds_ids_to_an_enum(
     assert all(s.content in body["messages"][1]["content"] for s in SOURCES)
     assert loopback.requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert result.enforcement is Enforcement.SCHEMA
+    assert not backend._async_clients  # a sync-only user never builds AsyncOpenAI
 
 
 def test_reasoning_models_get_max_completion_tokens_and_no_sampling(
