@@ -91,7 +91,16 @@ class SegmentWriter:
     and the ids are not final until the segment closes).
     """
 
-    __slots__ = ("_dropped", "_emitted", "_language", "_last", "_length", "_open", "_style")
+    __slots__ = (
+        "_dropped",
+        "_emitted",
+        "_language",
+        "_last",
+        "_length",
+        "_open",
+        "_style",
+        "_text",
+    )
 
     def __init__(self, language: CitationLanguage) -> None:
         self._language = language
@@ -101,6 +110,7 @@ class SegmentWriter:
         self._last = ""  # their last character
         self._open = 0  # index of the first unsettled segment
         self._emitted = 0  # characters of that segment already released
+        self._text = _SettledText(self._style)  # that segment's text, neutralised so far
 
     @property
     def dropped(self) -> tuple[InvalidMarker, ...]:
@@ -124,6 +134,7 @@ class SegmentWriter:
             out.append(piece[self._emitted :])
             self._open += 1
             self._emitted = 0
+            self._text = _SettledText(self._style)
         if not complete and self._open < len(segments):
             segment = segments[self._open]
             if isinstance(segment, Mapping):
@@ -174,9 +185,30 @@ class SegmentWriter:
             if quote:  # the quote is certain: text, gap, opening quote, quote so far
                 body, _, _ = self._split(neutralize(raw_text, style), quote, cited=False)
                 return body[:-1]  # the closing quotation mark may not be final
-        text = _settled(raw_text, style)
-        body, _, _ = self._split(text, "", cited=True)
+        body, _, _ = self._split(self._text.of(raw_text), "", cited=True)
         return body
+
+
+class _SettledText:
+    """:func:`_settled` for a text that grows chunk by chunk, fed incrementally."""
+
+    __slots__ = ("_parser", "_raw", "_style", "_text")
+
+    def __init__(self, style: MarkerStyle) -> None:
+        self._style = style
+        self._parser = MarkerParser(0, style)
+        self._raw = ""
+        self._text = ""
+
+    def of(self, raw: str) -> str:
+        """The settled neutral text of ``raw`` (which usually extends the last one)."""
+        if not raw.startswith(self._raw):  # not a continuation: start again
+            self._parser = MarkerParser(0, self._style)
+            self._raw = self._text = ""
+        events = self._parser.feed(raw[len(self._raw) :])
+        self._raw = raw
+        self._text += "".join(e.text for e in events if isinstance(e, TextEvent))
+        return self._text
 
 
 def _needs_space(last: str, first: str) -> bool:
