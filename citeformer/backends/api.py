@@ -92,6 +92,7 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         client_kwargs: Extra keyword arguments for the clients citeformer builds.
         timeout: Default seconds per call (``timeout=`` per call overrides).
         retry: Retry policy (default: 2 retries with backoff, honouring Retry-After).
+        base_url: The API root (a proxy, a gateway, a self-hosted server, a test server).
     """
 
     extra: ClassVar[str] = ""
@@ -109,7 +110,11 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         client_kwargs: Mapping[str, Any] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        base_url: str | None = None,
     ) -> None:
+        if base_url is not None and not isinstance(base_url, str):
+            raise InvalidOptionError(f"base_url must be a str, got {type(base_url).__name__}")
+        self._base_url = base_url or None
         if not isinstance(model, str) or not model.strip():
             raise InvalidOptionError(f"{type(self).__name__} needs a model name, got {model!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
@@ -203,8 +208,13 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         return client
 
     def __repr__(self) -> str:
-        """Class and model; never the key or client configuration."""
-        return f"{type(self).__name__}(model={self.model!r})"
+        """Class, model and host; never the key or client configuration."""
+        host = f", base_url={self._base_url!r}" if self._base_url else ""
+        return f"{type(self).__name__}(model={self.model!r}{self._repr_extra()}{host})"
+
+    def _repr_extra(self) -> str:
+        """More ``, name=value`` pairs for ``repr`` (never secrets)."""
+        return ""
 
     def __getstate__(self) -> dict[str, Any]:
         raise TypeError(f"{type(self).__name__} holds credentials and clients; it is not pickled")

@@ -77,7 +77,6 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._base_url = base_url
         self.shape = RequestShape(
             model=model,
             max_tokens=max_tokens,
@@ -86,6 +85,7 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         )
         super().__init__(
             model,
+            base_url=base_url,
             api_key=api_key,
             client=client,
             async_client=async_client,
@@ -93,11 +93,6 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
             timeout=timeout,
             retry=retry,
         )
-
-    def __repr__(self) -> str:
-        """Class, model and host; never the key."""
-        host = f", base_url={self._base_url!r}" if self._base_url else ""
-        return f"{type(self).__name__}(model={self.model!r}{host})"
 
     # -- configuration ---------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from citeformer.backends.gemini.translate import (
 )
 from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
-from citeformer.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from google.genai import Client
@@ -99,9 +98,6 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if base_url is not None and not isinstance(base_url, str):
-            raise InvalidOptionError("base_url must be a str")
-        self._base_url = base_url
         self.shape = GeminiShape(
             model=model,
             schema_dialect=schema_dialect,
@@ -111,6 +107,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
             async_client = client.aio  # one injected Client serves both sides
         super().__init__(
             model,
+            base_url=base_url,
             api_key=api_key,
             client=client,
             async_client=async_client,
@@ -118,11 +115,6 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
             timeout=timeout,
             retry=retry,
         )
-
-    def __repr__(self) -> str:
-        """Class, model and host; never the key."""
-        host = f", base_url={self._base_url!r}" if self._base_url else ""
-        return f"{type(self).__name__}(model={self.model!r}{host})"
 
     # -- configuration ---------------------------------------------------------------
 

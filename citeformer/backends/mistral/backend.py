@@ -16,7 +16,6 @@ from citeformer.backends.mistral.translate import (
 )
 from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
-from citeformer.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from mistralai.client import Mistral
@@ -82,15 +81,13 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        if base_url is not None and not isinstance(base_url, str):
-            raise InvalidOptionError("base_url must be a str")
-        self._base_url = base_url
         self._owned_http: weakref.WeakKeyDictionary[Mistral, Any] = weakref.WeakKeyDictionary()
         self.shape = MistralShape(model=model, safe_prompt=bool(safe_prompt))
         if client is not None and async_client is None:
             async_client = client  # one Mistral object serves both sides
         super().__init__(
             model,
+            base_url=base_url,
             api_key=api_key,
             client=client,
             async_client=async_client,
@@ -98,11 +95,6 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
             timeout=timeout,
             retry=retry,
         )
-
-    def __repr__(self) -> str:
-        """Class, model and host; never the key."""
-        host = f", base_url={self._base_url!r}" if self._base_url else ""
-        return f"{type(self).__name__}(model={self.model!r}{host})"
 
     # -- configuration ---------------------------------------------------------------
 

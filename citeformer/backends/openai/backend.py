@@ -90,7 +90,6 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
-        self._base_url = base_url or self.base_url
         self.shape = RequestShape(
             model=model,
             constraint=constraint or self.default_constraint,
@@ -102,6 +101,7 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         )
         super().__init__(
             model,
+            base_url=base_url or self.base_url,
             api_key=api_key,
             client=client,
             async_client=async_client,
@@ -124,11 +124,8 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         """
         return cls(model, base_url=base_url, constraint="grammar", grammar_dialect=server, **kwargs)
 
-    def __repr__(self) -> str:
-        """Class, model, mode and host; never the key."""
-        host = f", base_url={self._base_url!r}" if self._base_url else ""
-        mode = self.shape.constraint
-        return f"{type(self).__name__}(model={self.model!r}, constraint={mode!r}{host})"
+    def _repr_extra(self) -> str:
+        return f", constraint={self.shape.constraint!r}"
 
     # -- configuration ---------------------------------------------------------------
 
