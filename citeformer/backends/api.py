@@ -44,6 +44,10 @@ AsyncClient = TypeVar("AsyncClient")
 DEFAULT_TIMEOUT = 60.0
 """Seconds a call may take unless ``timeout=`` says otherwise."""
 
+ASYNC_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
+"""Connection limits for async HTTP clients citeformer builds itself (the openai SDK's
+defaults; sized for fan-out)."""
+
 
 class StreamDecoder(Protocol):
     """Turns one call's stream events into answer text (pure; no I/O)."""
@@ -262,12 +266,12 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         *,
         stream: bool = False,
     ) -> ApiCall:
+        return self._prepare(self.request(prompt, sources, policy, options), options, stream=stream)
+
+    def _call_timeout(self, options: Mapping[str, Any]) -> float:
+        """Seconds for one call: its ``timeout=`` option, else the backend's default."""
         timeout = options.get("timeout")
-        request = self.request(prompt, sources, policy, options)
-        call = self._prepare(request, options, stream=stream)
-        if timeout is not None:
-            call.timeout = float(timeout)
-        return call
+        return float(timeout) if timeout is not None else self.timeout
 
     def _translate(self, error: BaseException) -> Exception:
         return translate_error(self.name, error, secrets=self._secrets())
@@ -307,19 +311,16 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         call = self._call(prompt, sources, policy, options, stream=True)
         client = self.client
         decoder = self._stream_decoder(call)
-        holder: list[Generator[Any, None, None]] = []
 
-        def first_event() -> Any:
+        def open_stream() -> tuple[Generator[Any, None, None], Any]:
             events = self._events(client, call)
-            holder[:] = [events]
             try:
-                return next(events, _END)
+                return events, next(events, _END)
             except Exception as exc:
                 events.close()
                 raise self._translate(exc) from exc
 
-        event = call_with_retries(self.retry, first_event)
-        events = holder[0]
+        events, event = call_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
                 text = decoder.feed(event)
@@ -340,21 +341,18 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         call = self._call(prompt, sources, policy, options, stream=True)
         client = self.async_client
         decoder = self._stream_decoder(call)
-        holder: list[AsyncIterator[Any]] = []
 
-        async def first_event() -> Any:
+        async def open_stream() -> tuple[AsyncIterator[Any], Any]:
             events = self._aevents(client, call)
-            holder[:] = [events]
             try:
-                return await anext(events, _END)
+                return events, await anext(events, _END)
             except BaseException as exc:
                 await aclose_iterator(events)
                 if isinstance(exc, Exception):
                     raise self._translate(exc) from exc
                 raise
 
-        event = await acall_with_retries(self.retry, first_event)
-        events = holder[0]
+        events, event = await acall_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
                 text = decoder.feed(event)

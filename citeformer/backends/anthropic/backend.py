@@ -127,7 +127,9 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
         return ApiCall(
-            request, build_payload(self.shape, request, options, stream=stream), self.timeout
+            request,
+            build_payload(self.shape, request, options, stream=stream),
+            self._call_timeout(options),
         )
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:

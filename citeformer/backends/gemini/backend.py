@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import SecretStr
 
-from citeformer.backends.api import ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.api import ASYNC_POOL_LIMITS, ApiBackend, ApiCall, StreamDecoder
 from citeformer.backends.base import BackendText, CitationRequest
 from citeformer.backends.gemini.translate import (
     GeminiDecoder,
@@ -169,8 +169,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
     def _prepare(
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
-        timeout = options.get("timeout")
-        seconds = float(timeout) if timeout is not None else self.timeout
+        seconds = self._call_timeout(options)
         payload = build_request(self.shape, request, options, seconds)
         return ApiCall(request, payload, seconds)
 
@@ -204,10 +203,6 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()
-
-
-ASYNC_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
-"""Connection limits of the async transport citeformer builds (the openai SDK's defaults)."""
 
 
 def _use_httpx_transport(http_options: dict[str, Any]) -> None:

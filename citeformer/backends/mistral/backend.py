@@ -6,7 +6,7 @@ import weakref
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from citeformer.backends.api import ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.api import ASYNC_POOL_LIMITS, ApiBackend, ApiCall, StreamDecoder
 from citeformer.backends.base import BackendText, CitationRequest
 from citeformer.backends.mistral.translate import (
     MistralDecoder,
@@ -163,8 +163,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
     def _prepare(
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
-        timeout = options.get("timeout")
-        seconds = float(timeout) if timeout is not None else self.timeout
+        seconds = self._call_timeout(options)
         return ApiCall(request, build_request(self.shape, request, options, seconds), seconds)
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
@@ -197,11 +196,6 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         finally:
             await stream.close()
             await stream.generator.aclose()
-
-
-ASYNC_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
-"""Connection limits of the async HTTP client citeformer builds (the openai SDK's defaults;
-mistralai's own default allows 100 connections)."""
 
 
 class _Unused:

@@ -164,7 +164,7 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
         payload = build_payload(self.shape, request, options, stream=stream)
-        return ApiCall(request, payload, self.timeout)
+        return ApiCall(request, payload, self._call_timeout(options))
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
         return decode_completion(response, self.shape, call.request, self.name)
