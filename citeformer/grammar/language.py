@@ -282,8 +282,9 @@ def _add_open_states(
     From ``Xopen`` a digit can only start the marker group (if X allows markers).
     Where X allows the opening character as prose (``prose_open`` maps X to the
     state whose moves a prose opening character continues with), any other
-    character continues as prose, and further opening characters stay in ``Xopen``
-    (``[[1]``, ``f((x))``).
+    character continues as prose, further opening characters stay in ``Xopen``
+    (``[[1]``, ``f((x))``), and the text may end in ``Xopen`` exactly when it may
+    end in that prose state (a trailing ``[`` is prose, as the validator reads it).
     """
     by_name = {s.name: s for s in base}
     out: list[State] = []
@@ -296,6 +297,7 @@ def _add_open_states(
         open_name = f"{state.name}open"
         prose_edges: list[Edge] = []
         loop = EMPTY
+        accepting = False
         if state.name in prose_open:
             like = by_name[prose_open[state.name]]
             for chars, target in (
@@ -306,8 +308,11 @@ def _add_open_states(
                 if allowed:
                     prose_edges.append(Edge(allowed, target))
             loop = open_char
+            # A prose opening character at the very end is prose like any other:
+            # the text may end there iff it may end after prose in that state.
+            accepting = like.accepting
         extra.append(State(open_name, loop=loop, edges=tuple(prose_edges),
-                           group_target=state.group_target))  # fmt: skip
+                           group_target=state.group_target, accepting=accepting))  # fmt: skip
         out.append(
             State(
                 state.name,

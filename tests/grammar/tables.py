@@ -164,10 +164,23 @@ def invalid_rows(key: Key) -> list[Row]:
     policy, style, n = key
     ctx = context(policy)
     rows = [Row(f"{ctx}{bad}.", Verdict.REJECT, "bad marker") for bad in bad_markers(style, n)]
-    if style is MarkerStyle.CARET:
-        rows.append(Row(f"{ctx}^", Verdict.PREFIX, "bare caret at the end"))
+    # A bare opening character at the end is prose: the text may end there exactly
+    # where it may end after other prose (so never in an uncited REQUIRED sentence,
+    # never right after a QUOTES_ONLY quotation that still needs its marker).
+    o, m1 = style.open, marker(style, 1)
+    if policy is Policy.AUTO:
+        rows.append(Row(f"{ctx}{o}", Verdict.ACCEPT, "bare opener at the end is prose"))
+    elif policy is Policy.REQUIRED:
+        rows += [
+            Row(f"{ctx}{o}", Verdict.PREFIX, "bare opener in an uncited sentence"),
+            Row(f"{ctx}{m1} and {o}", Verdict.ACCEPT, "bare opener in a cited sentence"),
+        ]
     else:
-        o = style.open
+        rows += [
+            Row(f"{ctx}{o}", Verdict.PREFIX, "quotation still needs its marker"),
+            Row(f"Plain text {o}", Verdict.ACCEPT, "bare opener at the end is prose"),
+        ]
+    if style is not MarkerStyle.CARET:
         rows += [
             Row(f"{ctx}{o}1", Verdict.PREFIX, "unclosed marker at the end"),
             Row(f"{ctx}{o}{n}", Verdict.PREFIX, "unclosed marker at the end"),
@@ -175,7 +188,6 @@ def invalid_rows(key: Key) -> list[Row]:
         ]
         if groups_allowed(style, n):
             rows.append(Row(f"{ctx}{o}1, ", Verdict.PREFIX, "unfinished group at the end"))
-    m1 = marker(style, 1)
     if policy is Policy.REQUIRED:
         rows += [
             Row("Paris is big.", Verdict.PREFIX, "sentence without a marker"),

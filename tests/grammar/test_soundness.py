@@ -361,3 +361,23 @@ def test_llguidance_prefix_viability(matchers: Matchers, case: tuple[Key, str]) 
             assert not recognize(lang, text[: len(whole) + 1]).viable, (key, text)
         if not ok:
             break
+
+
+STOP_TEXTS = ("<|endoftext|>", "<|im_end|>", "</s>", "<eos>", "<|eot_id|>", "<|end|>")
+"""Decoded texts of common stop tokens (the harness's EOS and SmolLM2's among them)."""
+
+
+@settings(PROPERTY_SETTINGS, max_examples=500)
+@given(case=st.one_of(random_cases(), mutated_cases()), stop=st.sampled_from(STOP_TEXTS))
+def test_stop_token_text_never_completes_an_unfinished_answer(
+    case: tuple[Key, str], stop: str
+) -> None:
+    """xgrammar 0.2.9 also lets a stop token through where its *decoded text*, read as
+    grammar input, would complete the grammar (``CanAcceptStopTokenAsTerminal``). That
+    is harmless exactly when prose like ``<|im_end|>`` never turns an unfinished answer
+    into a finished one: then EOS is allowed only where the text may end anyway."""
+    key, text = case
+    lang = language(key)
+    rec = recognize(lang, text)
+    if rec.viable and not rec.accepted:
+        assert not recognize(lang, text + stop).accepted, (key, text, stop)
