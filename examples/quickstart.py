@@ -30,7 +30,7 @@ def main() -> None:
     started = time.perf_counter()
     print("Loading the embedded model (SmolLM2-135M-Instruct) ...", file=sys.stderr, flush=True)
     backend = HFBackend.default()
-    print(f"Model ready in {time.perf_counter() - started:.1f} s\n", file=sys.stderr, flush=True)
+    print(f"Model ready in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     cf = Citeformer(backend, style="ieee", citation_policy=Policy.REQUIRED)
     print(f"Q: {QUESTION}\nA: ", end="", flush=True)
     stream = cf.stream(QUESTION, sources, max_new_tokens=96, temperature=0)

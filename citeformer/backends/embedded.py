@@ -15,14 +15,16 @@ downloaded: everything comes from the installed package.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from citeformer.errors import ConfigurationError
 
@@ -67,6 +69,21 @@ def smollm2_gguf() -> Path:
     )
 
 
+def _folder_name() -> str:
+    """The converted folder's name, one per transformers major version.
+
+    A folder written by transformers 5 names tokenizer classes that transformers 4
+    cannot read, so venvs on different majors sharing one cache keep separate copies.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major = version("transformers").split(".", 1)[0]
+    except PackageNotFoundError:
+        major = "0"
+    return f"{FOLDER_NAME}-transformers{major}"
+
+
 def smollm2_hf_dir(progress: Progress | None = _stderr) -> Path:
     """A Hugging Face folder of SmolLM2, converted from the GGUF on first use.
 
@@ -75,7 +92,7 @@ def smollm2_hf_dir(progress: Progress | None = _stderr) -> Path:
     processes converting at once both end with a complete folder.
     """
     gguf = smollm2_gguf()
-    target = cache_dir() / FOLDER_NAME
+    target = cache_dir() / _folder_name()
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     say = progress or (lambda _: None)
@@ -84,24 +101,47 @@ def smollm2_hf_dir(progress: Progress | None = _stderr) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    say("citeformer: tokenizer ready; dequantising weights (about 15 s on 2 cores) ...")
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    # save_pretrained refuses a model still marked as GGUF-quantised; the weights
-    # are already dequantised to float32 here.
-    setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER_NAME}-", dir=target.parent))
-    try:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        say("citeformer: tokenizer ready; dequantising weights (about 15 s on 2 cores) ...")
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # save_pretrained refuses a model still marked as GGUF-quantised; the weights
+        # are already dequantised to float32 here.
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            staging.rename(target)
-        except OSError:  # another process finished first
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            try:
+                staging.rename(target)
+            except OSError:  # another process finished first
+                if not (target / "config.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     say(f"citeformer: embedded model ready in {time.perf_counter() - started:.1f} s")
     return target
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' own progress bars and info logs while the embedded model loads.
+
+    citeformer reports that work with its own progress lines; transformers' bars
+    ("Loading weights", "Converting and de-quantizing GGUF tensors") would only repeat
+    it. Both settings are restored afterwards, so a user's configuration stands.
+    """
+    # Some of these helpers are untyped in transformers.
+    hf_logging: Any = importlib.import_module("transformers.utils.logging")
+    bars = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

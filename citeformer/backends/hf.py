@@ -102,6 +102,9 @@ class HFBackend(Backend):
         # Only the last position's logits are needed: skips a (prompt x vocab) matmul.
         forward = inspect.signature(model.forward).parameters
         self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        # transformers 5.24 renamed forward's ``past_key_values`` to ``cache`` (the old
+        # name warns and goes away in 5.40); older releases only know the old name.
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
         self._eos_ids = _eos_ids(model, tokenizer)
         vocab_size = int(model.get_output_embeddings().weight.shape[0])
         self._info = xgr.TokenizerInfo.from_huggingface(
@@ -114,9 +117,11 @@ class HFBackend(Backend):
     @classmethod
     def default(cls) -> HFBackend:
         """The embedded SmolLM2-135M-Instruct (converted once, then cached)."""
-        from citeformer.backends.embedded import smollm2_hf_dir
+        from citeformer.backends.embedded import quiet_transformers, smollm2_hf_dir
 
-        return cls(smollm2_hf_dir())
+        folder = smollm2_hf_dir()
+        with quiet_transformers():
+            return cls(folder)
 
     def __repr__(self) -> str:
         return f"HFBackend({getattr(self.model.config, '_name_or_path', '?')!r})"
@@ -175,14 +180,12 @@ class HFBackend(Backend):
         decoder = _IncrementalDecoder(self.tokenizer)
         finish = "length"
         produced = 0
-        past: Any = None
+        # One KV cache per call, filled in place by the model at every step.
+        step_kwargs = {self._cache_arg: self._new_cache(), "use_cache": True, **self._last_only}
         step_ids = input_ids
         with torch.inference_mode():
             while produced < max_new:
-                out = self.model(
-                    input_ids=step_ids, past_key_values=past, use_cache=True, **self._last_only
-                )
-                past = out.past_key_values
+                out = self.model(input_ids=step_ids, **step_kwargs)
                 logits = out.logits[:, -1, :].float()
                 if matcher is not None and bitmask is not None:
                     matcher.fill_next_token_bitmask(bitmask)
@@ -209,6 +212,14 @@ class HFBackend(Backend):
         yield BackendText(
             tail, CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
         )
+
+    def _new_cache(self) -> Any:
+        from transformers import DynamicCache
+
+        try:  # recent transformers size the cache's layers from the model config
+            return DynamicCache(config=self.model.config)
+        except TypeError:
+            return DynamicCache()
 
     def _encode(self, messages: Any) -> torch.Tensor:
         encoded: Any = self.tokenizer.apply_chat_template(
