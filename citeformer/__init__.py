@@ -32,7 +32,7 @@ from citeformer.orchestrator import Citeformer
 from citeformer.prompts import PromptBudget
 from citeformer.streaming import AsyncStreamingResult, StreamingResult
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "AsyncStreamingResult",

@@ -12,7 +12,7 @@ from langchain_citeformer.outputs import OutputMode
 from langchain_citeformer.runnable import CiteformerRunnable
 from langchain_citeformer.tracing import CITATION_EVENT, MARKER_REMOVED_EVENT
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "CITATION_EVENT",

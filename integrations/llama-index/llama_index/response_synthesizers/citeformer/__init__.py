@@ -27,6 +27,8 @@ from llama_index.response_synthesizers.citeformer.streaming import (
     stream_events,
 )
 
+__version__ = "0.4.0"
+
 __all__ = [
     "CitationResolvedEvent",
     "CitationValidationEvent",
@@ -35,6 +37,7 @@ __all__ = [
     "NodeCitation",
     "NodeCitationEvent",
     "NodeStreamEvent",
+    "__version__",
     "citation_query_engine",
     "citations",
     "cited_source_nodes",
