@@ -79,10 +79,24 @@ class MarkerStyle(_CoercibleEnum):
         """The character that ends a marker ('' for the caret style)."""
         return _MARKER_CHARS[self][1]
 
+    @property
+    def wide_open(self) -> str:
+        """The full-width form of :attr:`open` (``［``): never a marker, but a lookalike."""
+        return _WIDE_CHARS[self][0]
+
+    @property
+    def wide_close(self) -> str:
+        """The full-width form of :attr:`close` ('' for the caret style)."""
+        return _WIDE_CHARS[self][1]
+
     def marker(self, ids: Sequence[int]) -> str:
-        """Render a marker for ``ids`` in this style (``[1, 3]``, ``^2``)."""
+        """Render a marker for ``ids`` in this style (``[1, 3]``, ``^2``).
+
+        A caret marker holds one id; several give space-separated markers (``^1 ^2``),
+        since adjacent markers are not part of the citation language.
+        """
         if self is MarkerStyle.CARET:
-            return "".join(f"^{i}" for i in ids)
+            return " ".join(f"^{i}" for i in ids)
         return f"{self.open}{', '.join(str(i) for i in ids)}{self.close}"
 
 
@@ -91,6 +105,12 @@ _MARKER_CHARS: dict[MarkerStyle, tuple[str, str]] = {
     MarkerStyle.PAREN: ("(", ")"),
     MarkerStyle.CURLY: ("{", "}"),
     MarkerStyle.CARET: ("^", ""),
+}
+_WIDE_CHARS: dict[MarkerStyle, tuple[str, str]] = {
+    MarkerStyle.BRACKET: ("\uff3b", "\uff3d"),
+    MarkerStyle.PAREN: ("\uff08", "\uff09"),
+    MarkerStyle.CURLY: ("\uff5b", "\uff5d"),
+    MarkerStyle.CARET: ("\uff3e", ""),
 }
 
 

@@ -1,40 +1,64 @@
 """Incremental marker parsing and validation, shared by every generation path.
 
-Definitions (one place, used by streaming and non-streaming alike):
+The rules, in one place; :mod:`citeformer.grammar.language` is the same language, and
+every piece of code that writes markers writes it:
 
-* A *marker candidate* starts at the style's opening character immediately
-  followed by an ASCII digit. The opening character followed by anything else
-  is prose.
-* Bracketed styles read the candidate's body (digits, commas, spaces, hyphens,
-  dashes, semicolons; at most ``MAX_BODY`` characters) up to the closing
-  character. The caret style reads a run of digits.
-* A candidate is *valid* when its body is ids separated by commas, each in
-  ``1..n`` without a leading zero, none repeated. Anything else is removed from
-  the text together with the horizontal whitespace right before it, and
-  reported as an :class:`~citeformer.core.InvalidMarker`.
+* A *candidate* starts at the style's opening character, or at its full-width form
+  (``［`` ``（`` ``｛`` ``＾``), immediately followed by a decimal digit of any script
+  (``[٩]`` and ``［１］`` are candidates). An opening character followed by anything
+  else is prose.
+* Caret style: the candidate is the caret and its whole run of decimal digits.
+* Bracketed styles: the candidate reads its *body* (decimal digits, commas, spaces,
+  hyphens, dashes, semicolons) and ends at the closing character (ASCII or
+  full-width). If some other character comes first, the candidate runs to the first
+  closing character on the same line within :data:`LOOKAHEAD` characters of its
+  start, so ``(50%)``, ``(3 km)`` and ``[1, 2, …, 13]`` go whole, never leaving
+  pieces behind; with no such closing character it is the opening character and
+  its body (``(5 of them`` loses ``(5``). At the end of the text an unfinished
+  candidate is ``unclosed``.
+* A candidate is *valid* when it is written in ASCII (no full-width brackets, no
+  other digits) and its body is ids separated by commas, each in ``1..n`` without a
+  leading zero. A valid candidate is kept exactly as written when the language
+  accepts it as written; otherwise (``[3, 1]``, ``[1, 1]``, ``[1 ,2]``, more ids than
+  one group holds) its ids are rewritten into the canonical form: distinct,
+  increasing, in groups of the language's size separated by a space
+  (``[1, 2, 3] [4]``). Markers written side by side (``[1][2]``, ``^1^2``) are kept
+  apart by a space (``[1] [2]``). No valid id is ever dropped.
+* Anything else is removed together with the horizontal whitespace right before
+  it, and reported as an :class:`~citeformer.core.InvalidMarker`. Removing it never
+  joins its neighbours into a new marker (``[[9]3]`` becomes ``[ 3]``).
 
-:class:`MarkerParser` applies this to a stream: ``feed(chunk)`` returns events
-for everything that is settled and holds back the rest (trailing spaces, and a
-marker from its opening character until it is complete), ``flush()`` settles
-the end. Text events therefore never contain part of a marker or an invalid one.
+So in paren style a parenthesised number is always a marker (``(2019)`` with fewer
+than 2019 sources is removed: write "in 2019"), in bracket style so is ``x[0]``, and
+in caret style ``E = mc^2`` cites source 2: choose the marker style that the answers'
+subject matter does not use.
+
+:class:`MarkerParser` applies this to a stream: ``feed(chunk)`` returns events for
+everything that is settled and holds back the rest (trailing spaces, and a
+candidate from its opening character until it is decided), ``flush()`` settles the
+end. Each raw
+character is examined a bounded number of times, so any chunking costs linear time,
+and any chunking of a text gives the same events as the whole text at once.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from citeformer.core import InvalidMarker, MarkerStyle
+from citeformer.grammar.language import group_size
 
-MAX_BODY: Final = 32
-"""Longest marker body read before a candidate is declared malformed."""
+LOOKAHEAD: Final = 80
+"""How far (from its opening character) a malformed candidate looks for its closing one."""
 
-_BODY_CHARS: Final = frozenset("0123456789, -–—;")
-_BODY_RUN: Final = re.compile("[0-9, \\-–—;]*")
-_DIGIT_RUN: Final = re.compile("[0-9]*")
+_BODY_RUN: Final = re.compile(r"[\d, \-–—;]*")
+_DIGIT_RUN: Final = re.compile(r"\d*")
 _HSPACE: Final = " \t"
+_AS_WRITTEN: Final = re.compile(r"[0-9]+(?:, ?[0-9]+)*")
 
 
 class TextEvent(NamedTuple):
@@ -44,14 +68,14 @@ class TextEvent(NamedTuple):
 
 
 class MarkerEvent(NamedTuple):
-    """A valid marker.
+    """A valid marker, in the language's form.
 
     Attributes:
         ids: The cited source ids, in the order written.
         text: The marker as it appears in the answer.
         start: Offset of the marker in the validated answer.
         end: Offset just past it.
-        raw_start: Offset of the marker in the raw backend text.
+        raw_start: Offset of the candidate it was read from in the raw backend text.
     """
 
     ids: tuple[int, ...]
@@ -72,23 +96,39 @@ ParseEvent = TextEvent | MarkerEvent | InvalidMarkerEvent
 
 @functools.lru_cache(maxsize=4096)
 def parse_body(body: str, n: int) -> tuple[tuple[int, ...], str | None]:
-    """Parse a marker body (``"1, 3"``) into ids, or give the rejection reason."""
+    """Parse a marker body (``"1, 3"``) into ids, or give the rejection reason.
+
+    Ids come in the order written; repeats are kept (the parser merges them).
+    """
+    if not body.isascii() and any(c.isdecimal() and not c.isascii() for c in body):
+        return (), "non_ascii_digit"
     ids: list[int] = []
+    width = len(str(n))
     for part in body.split(","):
         part = part.strip(" ")
         if not part:
             return (), "malformed"
-        if not part.isdigit() or not part.isascii():
+        if not (part.isascii() and part.isdigit()):
             return (), "range" if any(c in part for c in "-–—") else "malformed"
         if part[0] == "0":
             return (), "zero" if part.strip("0") == "" else "leading_zero"
-        value = int(part)
-        if value > n:
+        # Length first: int() of thousands of digits is slow, or refused outright.
+        if len(part) > width or int(part) > n:
             return (), "out_of_range"
-        if value in ids:
-            return (), "duplicate"
-        ids.append(value)
+        ids.append(int(part))
     return tuple(ids), None
+
+
+class _Candidate:
+    """Where the scan of an undecided candidate stands (offsets into the pending text)."""
+
+    __slots__ = ("at", "body_end", "look", "space")
+
+    def __init__(self, at: int, space: int) -> None:
+        self.at = at  # the opening character
+        self.space = space  # start of the horizontal space right before it
+        self.body_end = -1  # end of the body run, once known
+        self.look = -1  # how far the closing-character lookahead has searched
 
 
 class MarkerParser:
@@ -98,19 +138,48 @@ class MarkerParser:
         n: Number of sources; valid ids are ``1..n`` (``n = 0`` rejects every marker,
             which is how marker-like text in free-text fields is neutralised).
         style: The marker style to recognise.
+        group: Most ids one marker may hold (default: the citation language's).
     """
 
-    __slots__ = ("_buf", "_close", "_last", "_n", "_open", "_out_len", "_raw_base", "_style")
+    __slots__ = (
+        "_buf",
+        "_cand",
+        "_closers",
+        "_group",
+        "_last",
+        "_look",
+        "_marker_last",
+        "_n",
+        "_open",
+        "_openers",
+        "_out_len",
+        "_raw_base",
+        "_scan",
+        "_space",
+        "_style",
+        "_wide",
+    )
 
-    def __init__(self, n: int, style: MarkerStyle) -> None:
+    def __init__(self, n: int, style: MarkerStyle, *, group: int | None = None) -> None:
         self._n = n
         self._style = style
+        self._group = group if group is not None else group_size(max(n, 1), style)
         self._open = style.open
-        self._close = style.close
+        self._wide = style.wide_open
+        self._openers = re.compile(f"[{re.escape(style.open)}{re.escape(style.wide_open)}]")
+        closers = style.close + style.wide_close
+        self._closers = closers
+        # What ends a malformed candidate's lookahead: a closing character (found), or
+        # a line break or another opening character (given up).
+        self._look = re.compile(f"[\n\r{re.escape(style.open + style.wide_open + closers)}]")
         self._buf = ""
-        self._raw_base = 0
+        self._raw_base = 0  # raw offset of self._buf[0]
+        self._scan = 0  # self._buf[:scan] holds no opening character still to look at
+        self._space = 0  # self._buf[space:scan] is horizontal space (held back)
+        self._cand: _Candidate | None = None
         self._out_len = 0
-        self._last = ""  # last character emitted as text
+        self._last = ""  # last character emitted
+        self._marker_last = False  # the output so far ends with a marker
 
     @property
     def pending(self) -> str:
@@ -121,99 +190,196 @@ class MarkerParser:
         """Add raw text; return the events it settles."""
         if not chunk:
             return []
-        self._buf += chunk
+        # A local with one reference: CPython appends in place (amortised linear even
+        # while a long candidate or run of spaces is held back).
+        buf, self._buf = self._buf, ""
+        buf += chunk
+        self._buf = buf
+        del buf
         return self._process(final=False)
 
     def flush(self) -> list[ParseEvent]:
         """Settle everything held back (the raw text has ended)."""
         return self._process(final=True)
 
+    # -- the scan ---------------------------------------------------------------------
+
     def _process(self, *, final: bool) -> list[ParseEvent]:
-        buf = self._buf
         events: list[ParseEvent] = []
-        emit_from = 0
-        search_from = 0
-        hold_from = len(buf)
-        open_char, closed, n = self._open, bool(self._close), self._n
+        buf = self._buf
+        done = 0  # buf[:done] is settled
         while True:
-            j = buf.find(open_char, search_from)
-            if j < 0:
+            cand = self._cand
+            if cand is None:
+                found = self._openers.search(buf, self._scan)
+                if found is None:
+                    self._note_space(buf, len(buf))
+                    if final:
+                        self._text(events, buf[done:])
+                        done = self._space = len(buf)
+                    else:
+                        self._text(events, buf[done : self._space])
+                        done = self._space
+                    break
+                j = found.start()
+                self._note_space(buf, j)
+                cand = self._cand = _Candidate(j, self._space)
+            end, reason = self._decide(buf, cand, final)
+            if end == _NEED:
+                self._text(events, buf[done : cand.space])
+                done = cand.space
                 break
-            end, reason = self._scan(buf, j, final)
-            if end == 0:  # prose use of the opening character
-                search_from = j + 1
+            self._cand = None
+            j = cand.at
+            if end == _PROSE:
+                self._scan = self._space = j + 1
                 continue
-            if end < 0:  # incomplete: hold from the whitespace before it
-                hold_from = _strip_hspace_left(buf, j, emit_from)
-                break
             if reason is None:
-                ids, reason = parse_body(buf[j + 1 : end - 1] if closed else buf[j + 1 : end], n)
+                self._text(events, buf[done:j])
+                self._valid(events, buf[j:end], self._raw_base + j)
             else:
-                ids = ()
-            if reason is None:
-                if j > emit_from:
-                    events.append(TextEvent(buf[emit_from:j]))
-                start = self._out_len + j - emit_from
-                self._out_len = start + end - j
-                events.append(
-                    MarkerEvent(ids, buf[j:end], start, self._out_len, self._raw_base + j)
-                )
-                self._last = buf[end - 1]
-            else:
-                cut = _strip_hspace_left(buf, j, emit_from)
-                self._emit(events, buf[emit_from:cut])
-                if closed and self._last == open_char and (end < len(buf) or not final):
-                    # "[" + "[9]" + "3]" must not become "[3]": keep them apart.
-                    self._emit(events, " ")
+                self._text(events, buf[done : cand.space])
+                if (
+                    not self._marker_last
+                    and self._last in (self._open, self._wide)
+                    and (end < len(buf) or not final)
+                ):
+                    self._text(events, " ")  # "[" + "[9]" + "3]" must not become "[3]"
                 invalid = InvalidMarker(
                     buf[j:end], self._raw_base + j, self._raw_base + end, reason
                 )
                 events.append(InvalidMarkerEvent(invalid))
-            emit_from = search_from = end
-        if hold_from == len(buf) and not final:
-            hold_from = _strip_hspace_left(buf, len(buf), emit_from)
-        self._emit(events, buf[emit_from:hold_from])
-        self._buf = buf[hold_from:]
-        self._raw_base += hold_from
+            done = self._scan = self._space = end
+        self._rebase(done)
         return events
 
-    def _scan(self, buf: str, j: int, final: bool) -> tuple[int, str | None]:
-        """Classify the opening character at ``j``.
+    def _note_space(self, buf: str, upto: int) -> None:
+        """Extend the held horizontal-space run to end at ``upto`` (each char seen once)."""
+        segment = buf[self._scan : upto]
+        kept = len(segment.rstrip(_HSPACE))
+        if kept:
+            self._space = self._scan + kept
+        self._scan = upto
 
-        Returns ``(0, None)`` for prose, ``(-1, None)`` when more text is needed,
-        else ``(end, reason)``: the candidate spans ``buf[j:end]`` and ``reason``
-        is set when it is already known to be invalid.
+    def _rebase(self, done: int) -> None:
+        if done:
+            self._buf = self._buf[done:]
+            self._raw_base += done
+            self._scan -= done
+            self._space -= done
+            if self._cand is not None:
+                cand = self._cand
+                cand.at -= done
+                cand.space -= done
+                if cand.body_end >= 0:
+                    cand.body_end -= done
+                if cand.look >= 0:
+                    cand.look -= done
+
+    def _decide(self, buf: str, cand: _Candidate, final: bool) -> tuple[int, str | None]:
+        """Classify the candidate at ``cand.at``: ``(_NEED|_PROSE, None)`` or its end and reason.
+
+        The reason is None for a valid marker.
         """
+        j = cand.at
         length = len(buf)
-        k = j + 1
-        if k == length:
-            return (0, None) if final else (-1, None)
-        if not ("0" <= buf[k] <= "9"):
-            return 0, None
-        if not self._close:
-            k = _DIGIT_RUN.match(buf, k).end()  # type: ignore[union-attr]
+        if j + 1 == length:
+            return (_PROSE, None) if final else (_NEED, None)
+        if not buf[j + 1].isdecimal():
+            return _PROSE, None
+        wide = buf[j] == self._wide
+        if not self._closers:  # caret: the caret and its digits
+            k = _DIGIT_RUN.match(buf, max(j + 1, cand.body_end)).end()  # type: ignore[union-attr]
             if k == length and not final:
-                return -1, None
-            return k, None
-        k = _BODY_RUN.match(buf, k, min(length, j + 1 + MAX_BODY)).end()  # type: ignore[union-attr]
-        if k < length and buf[k] == self._close:
-            return k + 1, None
-        if k == length and length < j + 1 + MAX_BODY and not final:
-            return -1, None
-        end = len(buf[:k].rstrip(" "))
-        return end, "unclosed" if k == length or buf[k] not in _BODY_CHARS else "malformed"
+                cand.body_end = k
+                return _NEED, None
+            return k, self._caret_reason(buf[j + 1 : k], wide)
+        if cand.body_end < 0 or cand.look < 0:
+            k = _BODY_RUN.match(buf, max(j + 1, cand.body_end)).end()  # type: ignore[union-attr]
+            cand.body_end = k
+            if k == length:
+                if not final:
+                    return _NEED, None
+                return _rstrip_end(buf, j, k), "unclosed"
+            if buf[k] in self._closers:
+                if wide or buf[k] != self._style.close:
+                    return k + 1, "full_width"
+                return k + 1, parse_body(buf[j + 1 : k], self._n)[1]
+            cand.look = k
+        # Not closed where the body ended: look for the closing character on this line.
+        limit = min(length, j + LOOKAHEAD)
+        found = self._look.search(buf, cand.look, limit)
+        if found is not None and buf[found.start()] in self._closers:
+            return found.end(), "malformed"
+        if found is None and limit < j + LOOKAHEAD and not final:
+            cand.look = limit
+            return _NEED, None
+        return _rstrip_end(buf, j, cand.body_end), "malformed"
 
-    def _emit(self, events: list[ParseEvent], text: str) -> None:
+    def _caret_reason(self, digits: str, wide: bool) -> str | None:
+        if wide:
+            return "full_width"
+        return parse_body(digits, self._n)[1]
+
+    # -- output -----------------------------------------------------------------------
+
+    def _text(self, events: list[ParseEvent], text: str) -> None:
         if text:
             self._out_len += len(text)
             self._last = text[-1]
+            self._marker_last = False
             events.append(TextEvent(text))
 
+    def _valid(self, events: list[ParseEvent], raw: str, raw_start: int) -> None:
+        """Emit a valid candidate as written, or rewritten into the canonical form."""
+        body = raw[1:-1] if self._closers else raw[1:]
+        ids, _ = parse_body(body, self._n)
+        if self._marker_last:
+            self._text(events, " ")  # "[1][2]": markers side by side are kept apart
+        if (
+            len(ids) <= self._group
+            and all(a < b for a, b in itertools.pairwise(ids))
+            and _AS_WRITTEN.fullmatch(body) is not None
+        ):
+            self._marker(events, ids, raw, raw_start)
+            return
+        ordered = sorted(set(ids))
+        for k in range(0, len(ordered), self._group):
+            if k:
+                self._text(events, " ")
+            chunk = tuple(ordered[k : k + self._group])
+            self._marker(events, chunk, self._style.marker(chunk), raw_start)
 
-def _strip_hspace_left(buf: str, j: int, floor: int) -> int:
-    while j > floor and buf[j - 1] in _HSPACE:
-        j -= 1
-    return j
+    def _marker(
+        self, events: list[ParseEvent], ids: tuple[int, ...], text: str, raw_start: int
+    ) -> None:
+        start = self._out_len
+        self._out_len += len(text)
+        self._last = text[-1]
+        self._marker_last = True
+        events.append(MarkerEvent(ids, text, start, self._out_len, raw_start))
+
+
+_NEED: Final = -1
+_PROSE: Final = -2
+
+
+def _rstrip_end(buf: str, j: int, k: int) -> int:
+    """End of ``buf[j:k]`` without its trailing spaces."""
+    while k > j + 1 and buf[k - 1] == " ":
+        k -= 1
+    return k
+
+
+def canonical_markers(ids: list[int] | tuple[int, ...], style: MarkerStyle, group: int) -> str:
+    """Markers for ``ids`` in the language's canonical form (``[1, 2, 3] [4]``, ``^1 ^2``).
+
+    Distinct ids, increasing, in groups of at most ``group``, separated by a space:
+    what every writer of markers (schema segments, the Anthropic citation assembler)
+    emits, so the validator and the grammar accept it unchanged.
+    """
+    ordered = sorted(set(ids))
+    return " ".join(style.marker(ordered[k : k + group]) for k in range(0, len(ordered), group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,11 +397,11 @@ class Validation:
     invalid: tuple[InvalidMarker, ...]
 
 
-def validate(text: str, n: int, style: MarkerStyle) -> Validation:
+def validate(text: str, n: int, style: MarkerStyle, *, group: int | None = None) -> Validation:
     """Validate a complete text in one pass (same rules as the stream parser)."""
-    if style.open not in text:
+    if style.open not in text and style.wide_open not in text:
         return Validation(text, (), ())
-    parser = MarkerParser(n, style)
+    parser = MarkerParser(n, style, group=group)
     events = parser.feed(text) + parser.flush()
     parts: list[str] = []
     markers: list[MarkerEvent] = []

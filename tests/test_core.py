@@ -69,5 +69,5 @@ def test_enums_coerce_strings_and_explain_choices() -> None:
     assert MarkerStyle.coerce(MarkerStyle.CARET, what="marker style") is MarkerStyle.CARET
     with pytest.raises(InvalidOptionError, match=r"use one of Enforcement\.GRAMMAR"):
         Enforcement.coerce("magic", what="enforcement")
-    assert MarkerStyle.CARET.marker([1, 2]) == "^1^2"
+    assert MarkerStyle.CARET.marker([1, 2]) == "^1 ^2"  # never side by side
     assert MarkerStyle.CURLY.marker([1, 2]) == "{1, 2}"

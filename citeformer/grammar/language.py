@@ -4,19 +4,25 @@ A :class:`CitationLanguage` is a small automaton over character classes plus one
 special edge, the *marker group* (the ids of one marker, then the closing
 character). Every runtime rendering (XGrammar EBNF, GBNF, Lark, the pure
 recogniser) is generated from it, so they cannot disagree by construction; the
-tests check that they agree in fact.
+tests check that they agree in fact. The validator (``citeformer.markers``) and
+every piece of code that writes markers produce exactly this language.
 
-Soundness rests on three rules built in here, for every policy and style:
+Soundness rests on these rules, built in here for every policy and style:
 
-1. The marker's opening character followed by a digit can only be entered through
+1. The opening character followed by an ASCII digit can only be entered through
    the group edge, whose ids are the bounded range 1..N (see ``numbers.py``).
-   The opening character followed by anything else is ordinary prose.
-2. Right after a marker the next character is never the opening character (no
-   adjacent markers, so groups are the only way to cite several ids) and, for the
-   caret style, never a digit (``^1`` then ``0`` would read as ``^10``).
+   The opening character followed by any other decimal digit (``[٩]``), and its
+   full-width form (``［``) followed by any digit, cannot be written at all. The
+   opening character followed by anything else is ordinary prose.
+2. Right after a marker no other marker may start (groups are the only way to cite
+   several ids at one place; a prose opening character is fine) and, for the caret
+   style, no decimal digit may follow (``^1`` then ``0`` would read as ``^10``).
+   Markers separated by spaces (``[1, 2, 3] [4]``) are allowed everywhere a marker
+   is, which is how more ids than one group holds are written.
 3. Groups hold at most ``max_group_size`` ids, strictly increasing (so no id
    repeats). Increasing groups need a rule per pair of ids, so they are offered
    only while N <= ``group_enum_limit``; above it each marker holds one id.
+4. The text may end wherever it is not inside a marker and the policy is met.
 """
 
 from __future__ import annotations
@@ -26,20 +32,26 @@ from dataclasses import dataclass, field
 
 from citeformer.core import MarkerStyle, Policy
 from citeformer.errors import InvalidOptionError
-from citeformer.grammar.charset import DIGITS, H_SPACE, NEWLINE, WHITESPACE, CharSet
+from citeformer.grammar.charset import H_SPACE, NEWLINE, WHITESPACE, CharSet, decimal_digits
 from citeformer.grammar.numbers import DigitPattern, id_patterns
 
 ASCII_SENTENCE_END = CharSet.of(".!?")
 """End a sentence when followed by whitespace (``3.5``, ``e.g`` and URLs do not)."""
 WIDE_SENTENCE_END = CharSet.of("。！？｡")
 """Always end a sentence (CJK text puts no space after them)."""
-CONTINUATION = CharSet.span("a", "z") | DIGITS | CharSet.span("ß", "ö") | CharSet.span("ø", "ÿ")
-"""After ``. `` these continue the sentence (``e.g. the``, ``et al. found``)."""
+CONTINUATION = CharSet.span("a", "z") | CharSet.span("ß", "ö") | CharSet.span("ø", "ÿ")
+"""After ``. `` these continue the sentence (``e.g. the``, ``et al. found``). A digit
+starts a new sentence (``is 8,849. 8,849 is the height``: two sentences)."""
 STRAIGHT_QUOTE = CharSet.of('"')
 CURLY_OPEN_QUOTE = CharSet.of("“")
 CURLY_CLOSE_QUOTE = CharSet.of("”")
 EMPTY = CharSet(())
 TEXT = CharSet.any()
+
+OWES_SENTENCE = "sentence"
+"""REQUIRED: the sentence so far has no marker yet."""
+OWES_QUOTATION = "quotation"
+"""QUOTES_ONLY: a quotation is open, or closed without its marker yet."""
 
 MAX_GROUP_SIZE = 3
 GROUP_ENUM_LIMIT = 20
@@ -65,6 +77,9 @@ class State:
         group_target: Where a marker group (ids, then the closing character) leads,
             or None where no marker may start.
         accepting: Whether the text may end here.
+        owes: What the policy still requires here (:data:`OWES_SENTENCE`: a marker
+            for the sentence so far; :data:`OWES_QUOTATION`: one for the quotation),
+            or None. The policy checker reports text that leaves such a state unpaid.
     """
 
     name: str
@@ -72,6 +87,7 @@ class State:
     edges: tuple[Edge, ...] = ()
     group_target: str | None = None
     accepting: bool = False
+    owes: str | None = None
 
     def first_chars(self) -> CharSet:
         """Every character this state can consume directly."""
@@ -179,23 +195,33 @@ def citation_language(
     )
 
 
+def group_size(
+    n: int,
+    style: MarkerStyle,
+    max_group_size: int = MAX_GROUP_SIZE,
+    group_enum_limit: int = GROUP_ENUM_LIMIT,
+) -> int:
+    """Most ids one marker may hold for ``n`` sources in ``style``."""
+    if style is MarkerStyle.CARET or n > group_enum_limit:
+        return 1
+    return min(max_group_size, n)
+
+
 @functools.lru_cache(maxsize=512)
 def _build(
     n: int, policy: Policy, style: MarkerStyle, max_group_size: int, group_enum_limit: int
 ) -> CitationLanguage:
-    open_char = CharSet.of(style.open)
-    # After a marker: no adjacent marker, and no digit after a caret id.
-    after_marker = TEXT - open_char
-    if style is MarkerStyle.CARET:
-        after_marker = after_marker - DIGITS
+    openers = Openers(CharSet.of(style.open), CharSet.of(style.wide_open))
+    # After a caret marker no decimal digit (``^1`` then ``0`` would read as ``^10``).
+    after_marker = TEXT - decimal_digits() if style is MarkerStyle.CARET else TEXT
     builders = {
         Policy.AUTO: _auto_states,
         Policy.REQUIRED: _required_states,
         Policy.QUOTES_ONLY: _quotes_states,
     }
-    base, prose_open = builders[policy](open_char, after_marker)
-    states = _add_open_states(base, prose_open, open_char)
-    size = 1 if style is MarkerStyle.CARET or n > group_enum_limit else min(max_group_size, n)
+    base, like = builders[policy](openers.both, after_marker)
+    states = _add_open_states(base, like, openers)
+    size = group_size(n, style, max_group_size, group_enum_limit)
     return CitationLanguage(
         n=n,
         policy=policy,
@@ -209,17 +235,30 @@ def _build(
     )
 
 
-def _auto_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
-    prose = TEXT - open_char
+@dataclass(frozen=True, slots=True)
+class Openers:
+    """The opening character of the style and its full-width lookalike."""
+
+    ascii: CharSet
+    wide: CharSet
+
+    @property
+    def both(self) -> CharSet:
+        """Both opening characters."""
+        return self.ascii | self.wide
+
+
+def _auto_states(openers: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
+    prose = TEXT - openers
     return [
         State("a", loop=prose, group_target="am", accepting=True),
-        State("am", loop=EMPTY, edges=(Edge(after, "a"),), accepting=True),
-    ], {"a": "a"}
+        State("am", loop=EMPTY, edges=(Edge(after - openers, "a"),), accepting=True),
+    ], {"a": "a", "am": "a"}
 
 
-def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
+def _required_states(openers: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
     ends = ASCII_SENTENCE_END | WIDE_SENTENCE_END
-    word = TEXT - WHITESPACE - ends - open_char  # content that is not a boundary
+    word = TEXT - WHITESPACE - ends - openers  # content that is not a boundary
     line = word | H_SPACE
     dot = ASCII_SENTENCE_END
     sentence_done = WIDE_SENTENCE_END | NEWLINE
@@ -230,9 +269,11 @@ def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], d
     states = [
         State("s0", loop=WHITESPACE, edges=(Edge(word, "s1"), Edge(dot, "s1t")), group_target="m",
               accepting=True),
-        State("s1", loop=line, edges=(Edge(dot, "s1t"),), group_target="m"),
-        State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="mt"),
-        State("s1w", loop=H_SPACE, edges=(Edge(CONTINUATION, "s1"),), group_target="mt"),
+        State("s1", loop=line, edges=(Edge(dot, "s1t"),), group_target="m", owes=OWES_SENTENCE),
+        State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="mt",
+              owes=OWES_SENTENCE),
+        State("s1w", loop=H_SPACE, edges=(Edge(CONTINUATION, "s1"),), group_target="mt",
+              owes=OWES_SENTENCE),
         State("m", loop=EMPTY, edges=(
             Edge((word & after) | H_SPACE, "s2"), Edge(dot, "s2t"), Edge(sentence_done, "s0"),
         ), accepting=True),
@@ -250,76 +291,100 @@ def _required_states(open_char: CharSet, after: CharSet) -> tuple[list[State], d
         ), group_target="mt", accepting=True),
     ]  # fmt: skip
     # A prose opening character is sentence content: where the state has no
-    # content yet (s0, s2w), it starts an unmarked sentence, as s1 would continue.
+    # content yet (s0, s2w), it starts an unmarked sentence, as s1 would continue;
+    # right after a marker it continues the sentence that marker belongs to.
     like = {"s0": "s1", "s1": "s1", "s1t": "s1t", "s1w": "s1w", "s2": "s2", "s2t": "s2t",
-            "s2w": "s1"}  # fmt: skip
+            "s2w": "s1", "m": "s2", "mt": "s1"}  # fmt: skip
     return states, like
 
 
-def _quotes_states(open_char: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
+def _quotes_states(openers: CharSet, after: CharSet) -> tuple[list[State], dict[str, str]]:
     quote_starts = STRAIGHT_QUOTE | CURLY_OPEN_QUOTE
+    rest = after - openers - quote_starts
+    # qm: right after a quotation's marker; qmw: then spaces, where one more marker
+    # may follow (``"..." [1, 2, 3] [4]``: more ids than one group holds).
     return [
-        State("o", loop=TEXT - open_char - quote_starts,
+        State("o", loop=TEXT - openers - quote_starts,
               edges=(Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc")), accepting=True),
-        State("qs", loop=TEXT - open_char - STRAIGHT_QUOTE,
-              edges=(Edge(STRAIGHT_QUOTE, "need"),)),
-        State("qc", loop=TEXT - open_char - CURLY_CLOSE_QUOTE,
-              edges=(Edge(CURLY_CLOSE_QUOTE, "need"),)),
-        State("need", loop=H_SPACE, group_target="qm"),
+        State("qs", loop=TEXT - openers - STRAIGHT_QUOTE,
+              edges=(Edge(STRAIGHT_QUOTE, "need"),), owes=OWES_QUOTATION),
+        State("qc", loop=TEXT - openers - CURLY_CLOSE_QUOTE,
+              edges=(Edge(CURLY_CLOSE_QUOTE, "need"),), owes=OWES_QUOTATION),
+        State("need", loop=H_SPACE, group_target="qm", owes=OWES_QUOTATION),
         State("qm", loop=EMPTY, edges=(
-            Edge(after - quote_starts, "o"),
-            Edge(STRAIGHT_QUOTE, "qs"),
-            Edge(CURLY_OPEN_QUOTE, "qc"),
+            Edge(H_SPACE, "qmw"), Edge(rest - H_SPACE, "o"),
+            Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc"),
         ), accepting=True),
-    ], {"o": "o", "qs": "qs", "qc": "qc"}  # fmt: skip
+        State("qmw", loop=H_SPACE, edges=(
+            Edge(TEXT - openers - quote_starts - H_SPACE, "o"),
+            Edge(STRAIGHT_QUOTE, "qs"), Edge(CURLY_OPEN_QUOTE, "qc"),
+        ), group_target="qm", accepting=True),
+    ], {"o": "o", "qs": "qs", "qc": "qc", "qm": "o", "qmw": "o"}  # fmt: skip
 
 
 def _add_open_states(
-    base: list[State], prose_open: dict[str, str], open_char: CharSet
+    base: list[State], like: dict[str, str], openers: Openers
 ) -> tuple[State, ...]:
-    """Route the opening character through an explicit ``<name>open`` state.
+    """Route the opening characters through explicit ``<name>open``/``<name>wide`` states.
 
-    From ``Xopen`` a digit can only start the marker group (if X allows markers).
-    Where X allows the opening character as prose (``prose_open`` maps X to the
-    state whose moves a prose opening character continues with), any other
-    character continues as prose, further opening characters stay in ``Xopen``
-    (``[[1]``, ``f((x))``), and the text may end in ``Xopen`` exactly when it may
-    end in that prose state (a trailing ``[`` is prose, as the validator reads it).
+    From ``Xopen`` (after the ASCII opening character) a digit can only start the
+    marker group, if X allows a marker; from ``Xwide`` (after the full-width one) no
+    decimal digit may follow at all. Where X allows an opening character as prose
+    (``like`` maps X to the state whose moves prose continues with), any other
+    character continues as prose, further opening characters open again from that
+    state (``[[1]``, ``f((x))``), and the text may end there exactly when it may end
+    in that prose state (a trailing ``[`` is prose, as the validator reads it).
     """
     by_name = {s.name: s for s in base}
+    no_digit = decimal_digits() | openers.both
     out: list[State] = []
     extra: list[State] = []
+
+    def open_name(name: str, wide: bool) -> str:
+        if wide or by_name[name].group_target is None:
+            return f"{name}wide"
+        return f"{name}open"
+
     for state in base:
-        if state.group_target is None and state.name not in prose_open:
+        if state.group_target is None and state.name not in like:
             out.append(state)
             continue
-        assert not state.first_chars() & open_char, state.name
-        open_name = f"{state.name}open"
+        assert not state.first_chars() & openers.both, state.name
         prose_edges: list[Edge] = []
-        loop = EMPTY
         accepting = False
-        if state.name in prose_open:
-            like = by_name[prose_open[state.name]]
+        owes = state.owes
+        if state.name in like:
+            prose = by_name[like[state.name]]
+            owes = prose.owes
             for chars, target in (
-                (like.loop, like.name),
-                *((e.chars, e.target) for e in like.edges),
+                (prose.loop, prose.name),
+                *((e.chars, e.target) for e in prose.edges),
             ):
-                allowed = chars - DIGITS - open_char
+                allowed = chars - no_digit
                 if allowed:
                     prose_edges.append(Edge(allowed, target))
-            loop = open_char
-            # A prose opening character at the very end is prose like any other:
-            # the text may end there iff it may end after prose in that state.
-            accepting = like.accepting
-        extra.append(State(open_name, loop=loop, edges=tuple(prose_edges),
-                           group_target=state.group_target, accepting=accepting))  # fmt: skip
+            prose_edges += [
+                Edge(openers.ascii, open_name(prose.name, wide=False)),
+                Edge(openers.wide, open_name(prose.name, wide=True)),
+            ]
+            accepting = prose.accepting
+        edges = [*state.edges, Edge(openers.ascii, open_name(state.name, wide=False))]
+        if state.group_target is not None:
+            extra.append(State(f"{state.name}open", loop=EMPTY, edges=tuple(prose_edges),
+                               group_target=state.group_target, accepting=accepting,
+                               owes=owes))  # fmt: skip
+        if state.name in like:
+            edges.append(Edge(openers.wide, f"{state.name}wide"))
+            extra.append(State(f"{state.name}wide", loop=EMPTY, edges=tuple(prose_edges),
+                               accepting=accepting, owes=owes))  # fmt: skip
         out.append(
             State(
                 state.name,
                 loop=state.loop,
-                edges=(*state.edges, Edge(open_char, open_name)),
+                edges=tuple(edges),
                 group_target=None,
                 accepting=state.accepting,
+                owes=state.owes,
             )
         )
     return tuple(out + extra)

@@ -20,7 +20,7 @@ from typing import Any
 
 from citeformer.core import InvalidMarker, MarkerStyle, Policy
 from citeformer.grammar.language import CitationLanguage
-from citeformer.markers import MarkerParser, TextEvent, neutralize
+from citeformer.markers import MarkerParser, TextEvent, canonical_markers, neutralize
 
 _TRAILING_PUNCTUATION = ".!?。！？｡:;,"
 
@@ -94,9 +94,11 @@ class SegmentWriter:
     __slots__ = (
         "_dropped",
         "_emitted",
+        "_group",
         "_language",
         "_last",
         "_length",
+        "_marker_last",
         "_open",
         "_style",
         "_text",
@@ -105,6 +107,8 @@ class SegmentWriter:
     def __init__(self, language: CitationLanguage) -> None:
         self._language = language
         self._style = language.marker_style
+        self._group = language.group.max_size
+        self._marker_last = False  # the settled text ends with a marker
         self._dropped: list[InvalidMarker] = []
         self._length = 0  # text of settled segments
         self._last = ""  # their last character
@@ -152,14 +156,19 @@ class SegmentWriter:
         body, tail, quoted = self._split(text, quote, bool(ids or bad))
         piece = body
         if ids:
-            gap = "" if style is MarkerStyle.CARET or quoted else " "
-            piece = f"{body}{gap}{style.marker(ids)}"
+            if not body and self._marker_last:
+                gap = " "  # markers side by side are not in the citation language
+            else:
+                gap = "" if style is MarkerStyle.CARET or quoted else " "
+            piece = f"{body}{gap}{canonical_markers(ids, style, self._group)}"
         for value in bad:
             at = self._length + len(body)
             self._dropped.append(InvalidMarker(style.marker([value]), at, at, "not_in_schema"))
         piece += tail
         self._length += len(piece)
         self._last = piece[-1:] or self._last
+        if piece:
+            self._marker_last = bool(ids) and not tail
         return piece
 
     def _split(self, text: str, quote: str, cited: bool) -> tuple[str, str, bool]:
@@ -168,7 +177,9 @@ class SegmentWriter:
             text = f'{text}{" " if text and not text.endswith(" ") else ""}"{quote}"'
         body = text.rstrip(_TRAILING_PUNCTUATION + " ") if cited else text
         tail = text[len(body) :]
-        if _needs_space(self._last, text[:1]):
+        first = text[:1]
+        caret_digit = self._marker_last and self._style is MarkerStyle.CARET and first.isdecimal()
+        if caret_digit or _needs_space(self._last, first):
             body = " " + body  # segments are sentences; also keeps "^1" "0" from reading "^10"
         return body, tail, bool(quote)
 

@@ -42,6 +42,7 @@ _CORPUS_LINES = (
     "Bad markers like [0], [01], [1-3], [1a], [], [1,] and [1, 1] must never appear.",
     "Mathematics: x^2 + y^2 = z^2 and 2^10 = 1024; {x | x > 0} is a set.",
     "The résumé of the naïve coöperative was élite; señor Müller met García.",
+    "Lookalikes: full-width ［１］ ［9］ （２） ｛３｝ ＾４, Arabic [٩] (۹) ^٣ and [١] [٢].",
 )
 
 
@@ -253,7 +254,6 @@ def expected_allowed(matchers: Matchers, lang: CitationLanguage, prefix: str) ->
 
 _DIGITS_RUN = re.compile(r"[0-9]+")
 _GROUP_BODY = re.compile(r"[0-9]+(?:, ?[0-9]+)*")
-_QUOTE_BEFORE = re.compile(r"[\"”][ \t\u00a0]*\Z")
 _HARD_END = re.compile(r"[\n\r。！？｡]")
 
 
@@ -263,12 +263,17 @@ def marker_violations(text: str, n: int, policy: Policy, style: MarkerStyle) -> 
     Independent of the automaton: every opening character followed by an ASCII
     digit must start a well-formed marker whose ids lie in 1..n, without leading
     zeros, strictly increasing, at most 3 of them (1 above N=20 or for carets),
-    closed, and not followed by another opening character; under QUOTES_ONLY it
-    must follow a closing quote.
+    closed, and not followed by another marker (nor, for carets, by any decimal
+    digit); under QUOTES_ONLY it must follow a closing quote, or such a marker and
+    spaces. No opening character (nor its full-width form) is followed by a
+    non-ASCII decimal digit.
     """
     out: list[str] = []
     open_char, close = style.open, style.close
     max_ids = 1 if style is MarkerStyle.CARET or n > 20 else 3
+    lookalike = rf"{re.escape(open_char)}(?=\d)(?![0-9])|{re.escape(style.wide_open)}(?=\d)"
+    for found in re.finditer(lookalike, text):
+        out.append(f"opening character at {found.start()} followed by a non-ASCII digit")
     for found in re.finditer(re.escape(open_char) + r"(?=[0-9])", text):
         body = (_GROUP_BODY if close else _DIGITS_RUN).match(text, found.end())
         assert body is not None
@@ -288,11 +293,21 @@ def marker_violations(text: str, n: int, policy: Policy, style: MarkerStyle) -> 
             out.append(f"{where}: ids not strictly increasing {values}")
         if len(values) > max_ids:
             out.append(f"{where}: {len(values)} ids, at most {max_ids}")
-        if text[end : end + 1] == open_char:
-            out.append(f"{where}: adjacent opening character")
-        if policy is Policy.QUOTES_ONLY and not _QUOTE_BEFORE.search(text, 0, found.start()):
+        if re.match(re.escape(open_char) + r"[0-9]", text[end : end + 2]):
+            out.append(f"{where}: another marker right after it")
+        if style is MarkerStyle.CARET and text[end : end + 1].isdecimal():
+            out.append(f"{where}: a digit right after a caret marker")
+        if policy is Policy.QUOTES_ONLY and not _quote_before(text, found.start(), style):
             out.append(f"{where}: not right after a closing quotation")
     return out
+
+
+def _quote_before(text: str, at: int, style: MarkerStyle) -> bool:
+    """A closing quotation, then optionally markers, each followed by spaces, before ``at``."""
+    marker = re.escape(style.open) + (r"[0-9, ]+" + re.escape(style.close) if style.close
+                                      else "[0-9]+")  # fmt: skip
+    pattern = re.compile(r'["”](?:[ \t\u00a0]*' + marker + r")*[ \t\u00a0]*\Z")
+    return bool(pattern.search(text, 0, at))
 
 
 def uncited_lines(text: str, style: MarkerStyle) -> list[str]:

@@ -73,17 +73,23 @@ def lookalikes(style: MarkerStyle) -> list[str]:
 
 def bad_markers(style: MarkerStyle, n: int) -> list[str]:
     """Marker-like strings that must kill any answer they appear in."""
+    wo, wc = style.wide_open, style.wide_close
     if style is MarkerStyle.CARET:
         return [f"^{n + 1}", f"^{n + 10}", f"^{10 * n}", f"^{n}0", "^0", "^00", "^01",
-                "^" + "1" * 25, "^1^1", "^1^x"]  # fmt: skip
+                "^" + "1" * 25, "^1^1", "^٩", "^१", "^1٣", "^１", f"{wo}1", f"{wo}١"]  # fmt: skip
     o, c = style.open, style.close
     out = [o + body + c for body in (
         str(n + 1), str(n + 10), str(10 * n), "0", "00", "01", "1-3", "1a", "1,", "1, ",
         "1 ,2", "1,,2", "1;2", "1.5", "1 ", "1" * 25, "1, 1", "1, 02", "1,  2", f"1, {n + 1}",
+        "٩", "९", "１", "1٣", "50%", "1990s", "3 km",
     )]  # fmt: skip
-    out += [o + "1" + c + o + "1" + c, o + "1" + c + o + "sic" + c]  # adjacent markers
+    # Unicode digits after a comma, full-width brackets around any digits.
+    out += [o + "1, ٢" + c, wo + "1" + wc, wo + "１" + wc, wo + "1" + c, o + "1" + wc]
+    out += [o + "1" + c + o + "1" + c]  # adjacent markers
     if n >= 2:
         out += [o + "2, 1" + c, marker(style, 1) + marker(style, 2)]
+        if n >= 3:
+            out.append(o + "1, 2, …, 3" + c)
         if not groups_allowed(style, n):
             out += [marker(style, 1, 2), marker(style, 1, 2, compact=True)]
     if 4 <= n <= 20:
@@ -114,6 +120,8 @@ def valid_rows(key: Key) -> list[Row]:
             f'He said "yes"{m1}.',
             f"Café naïve{m1} été \U0001f600.",
             PROSE_OPEN[style] + ".",
+            f"Paris{m1}{style.open}sic{style.close or ' '} and {style.wide_open}x.",
+            f"Full-width {style.wide_open}a{style.wide_close} is prose{m1}.",
         ]
     elif policy is Policy.REQUIRED:
         texts = [
@@ -134,6 +142,7 @@ def valid_rows(key: Key) -> list[Row]:
             "  \n ",
             f"{PROSE_OPEN[style]}{m1}.",
             f"Café{m1} été \U0001f600.",
+            f"Paris{m1}{style.open}sic{style.close or ' '} is big.",
         ]
     else:
         texts = [
@@ -148,6 +157,7 @@ def valid_rows(key: Key) -> list[Row]:
             PROSE_OPEN[style] + ".",
             "",
             f'"Café \U0001f600"{m1} été.',
+            f'"a"{m1}{style.open}sic{style.close or " "} ok.',
         ]
     if groups_allowed(style, n):
         ctx = context(policy)
@@ -156,6 +166,10 @@ def valid_rows(key: Key) -> list[Row]:
             groups += [marker(style, 1, 2, 3), marker(style, 1, 3, compact=True),
                        marker(style, n - 2, n - 1, n)]  # fmt: skip
         texts += [f"{ctx}{g}." for g in groups]
+    if n >= 2:  # more ids than one group holds: markers separated by spaces
+        ctx = context(policy)
+        texts += [f"{ctx}{marker(style, 1)} {marker(style, 2)}.",
+                  f"{ctx}{marker(style, 1)} \t{marker(style, n)} and more."]  # fmt: skip
     return [Row(t, Verdict.ACCEPT, "valid answer") for t in texts]
 
 
@@ -197,6 +211,7 @@ def invalid_rows(key: Key) -> list[Row]:
             Row(f"東京{m1}。大阪。", Verdict.REJECT, "CJK sentence uncited"),
             Row(f"Line one{m1}\nLine two\nLine three{m1}", Verdict.REJECT, "line uncited"),
             Row(f"See e.g. The survey{m1}.", Verdict.REJECT, "'e.g.' + capital ends it"),
+            Row(f"It is 8,849. 8,849 is tall{m1}.", Verdict.REJECT, "'. ' + digit ends it"),
             # A marker after a sentence end closes that sentence; the next needs its own.
             Row(f"Paris is big. {m1} London is bigger.", Verdict.PREFIX, "next sentence uncited"),
             Row(f"Is it big? {m1} london is.", Verdict.PREFIX, "next sentence uncited"),

@@ -38,6 +38,7 @@ from typing import Any
 from citeformer.backends.base import BackendText, CallInfo, CitationRequest, ProviderCitation
 from citeformer.core import Enforcement, InvalidMarker, MarkerStyle, Policy, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
+from citeformer.grammar.language import group_size
 from citeformer.markers import MarkerParser, TextEvent
 from citeformer.prompts import PromptBudget, fit_contents
 
@@ -239,11 +240,12 @@ class CitationAssembler:
 
     __slots__ = (
         "_block_cites",
-        "_caret_open",
+        "_group",
         "_in_block",
         "_invalid",
         "_last",
         "_length",
+        "_marker_last",
         "_n",
         "_pending",
         "_prose",
@@ -254,11 +256,12 @@ class CitationAssembler:
     def __init__(self, n: int, style: MarkerStyle) -> None:
         self._n = n
         self._style = style
+        self._group = group_size(n, style)
         self._prose = MarkerParser(0, style)
         self._tail = ""  # trailing punctuation and spaces of the current block
         self._block_cites: dict[int, ProviderCitation] = {}
         self._in_block = False
-        self._caret_open = False  # the output ends with a caret marker
+        self._marker_last = False  # the output ends with a marker
         self._length = 0
         self._last = ""
         self._pending: list[ProviderCitation] = []
@@ -312,11 +315,19 @@ class CitationAssembler:
         if not self._in_block or not self._block_cites:
             return ""  # an uncited block: what is held may be settled with the next one
         out = self._settle(self._neutralise(self._prose.flush()))
-        gap = "" if self._style is MarkerStyle.CARET or self._last in _SPACE_OR_NONE else " "
+        if self._marker_last:
+            gap = " "  # markers side by side are not in the citation language
+        elif self._style is MarkerStyle.CARET or self._last in _SPACE_OR_NONE:
+            gap = ""
+        else:
+            gap = " "
         out += self._emit(gap)
         ids = sorted(self._block_cites)
-        groups = [[i] for i in ids] if self._style is MarkerStyle.CARET else [ids]
-        for group in groups:
+        # More ids than one marker holds: canonical groups separated by a space.
+        groups = [ids[k : k + self._group] for k in range(0, len(ids), self._group)]
+        for number, group in enumerate(groups):
+            if number:
+                out += self._emit(" ")
             for source_id in group:
                 detail = self._block_cites[source_id]
                 self._pending.append(
@@ -329,7 +340,7 @@ class CitationAssembler:
                     )
                 )
             out += self._emit(self._style.marker(group))
-        self._caret_open = self._style is MarkerStyle.CARET
+            self._marker_last = True
         self._block_cites = {}
         return out
 
@@ -353,7 +364,7 @@ class CitationAssembler:
             return ""
         text = self._tail + text
         self._tail = ""
-        if self._caret_open and text[0].isdigit():
+        if self._marker_last and self._style is MarkerStyle.CARET and text[0].isdecimal():
             text = " " + text  # ``^1`` followed by ``5`` would read as ``^15``
         cut = len(text)
         while cut and text[cut - 1] in _TRAILING:
@@ -369,7 +380,7 @@ class CitationAssembler:
         if text:
             self._length += len(text)
             self._last = text[-1]
-            self._caret_open = False
+            self._marker_last = False
         return text
 
 
