@@ -9,6 +9,7 @@ says how) and runtime failures (something went wrong while generating)::
     │   ├── InvalidPromptError          prompt not a non-empty str; also a TypeError
     │   ├── InvalidOptionError          unknown policy/style, option of the wrong type
     │   ├── SchemaVersionError          a stored result from a newer citeformer
+    │   ├── InvalidResultError          an impossible citation/result, unreadable JSON
     │   ├── ConfigurationError          missing API key, unusable model path
     │   └── MissingDependencyError      an extra is not installed; also an ImportError
     └── GenerationError                 runtime
@@ -16,25 +17,48 @@ says how) and runtime failures (something went wrong while generating)::
         │   │                           retryable, request_id, original as __cause__
         │   ├── RateLimitError          429
         │   ├── BackendTimeoutError     the call ran past its timeout
-        │   └── ContentFilteredError    refusal or content filter
+        │   ├── ContentFilteredError    refusal or content filter
+        │   └── BackendContractError    a backend returned something other than text
         ├── InvalidCitationError        strict mode found markers outside 1..N
+        ├── CitationPolicyError         strict mode found text the policy does not allow
         └── StreamInterruptedError      a stream failed mid-way; keeps partial_text
 
 Every class is importable from ``citeformer.errors``; the common ones also from
-``citeformer``.
+``citeformer``. Every class pickles with its message and attributes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from citeformer.core import InvalidMarker
+    from citeformer.core import InvalidMarker, PolicyViolation
 
 
 class CiteformerError(Exception):
-    """Base class of every error citeformer raises on purpose."""
+    """Base class of every error citeformer raises on purpose.
+
+    Every subclass pickles and copies (multiprocessing, task queues) with its
+    message, type and attributes, whatever its constructor takes. As for any
+    exception, ``__cause__``, ``__context__`` and the traceback are not pickled.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own reduce rebuilds with cls(*self.args), which fails for any
+        # constructor that is not (message) alone: keyword-only arguments, or a
+        # message computed from the arguments. Rebuilding without __init__ and
+        # restoring args and __dict__ (attributes, __notes__) needs no per-class code.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(
+    cls: type[CiteformerError], args: tuple[Any, ...], state: dict[str, Any]
+) -> CiteformerError:
+    """Unpickle a :class:`CiteformerError` (pickles name this function: keep it)."""
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(CiteformerError, ValueError):
@@ -155,3 +179,41 @@ class StreamInterruptedError(GenerationError):
         super().__init__(message)
         self.partial_text = partial_text
         self.raw_text = raw_text
+
+
+class InvalidResultError(UsageError):
+    """A result value breaks an invariant, or stored data does not describe a result.
+
+    Raised by :class:`~citeformer.core.Citation` and friends for impossible values
+    (a source id below 1, a citation of a source the result does not have, a span
+    that does not hold its marker), and by ``GenerationResult.from_json``/``from_dict``
+    for input that is not a stored result; the message says what is wrong.
+    """
+
+
+class CitationPolicyError(GenerationError):
+    """Strict mode: the answer does not meet its citation policy.
+
+    Attributes:
+        violations: Where and how (:class:`~citeformer.core.PolicyViolation`).
+        text: The validated answer text.
+    """
+
+    def __init__(self, violations: Sequence[PolicyViolation], text: str) -> None:
+        self.violations = tuple(violations)
+        self.text = text
+        listed = "; ".join(
+            f"{v.kind} at {v.start}-{v.end} ({v.text[:40]!r})" for v in self.violations
+        )
+        super().__init__(
+            f"{len(self.violations)} citation policy violation(s): {listed}. "
+            "Pass strict=False to get the answer with result.policy_violations instead."
+        )
+
+
+class BackendContractError(BackendError):
+    """A backend broke the Backend contract.
+
+    For example ``generate`` returned ``None`` or a stream yielded ``bytes``; the
+    message names the backend and what it returned.
+    """

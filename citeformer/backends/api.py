@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import difflib
+import inspect
+import math
 import os
 import threading
 import weakref
@@ -93,8 +96,10 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
             secret: it never appears in ``repr``, logs or error messages.
         client: A ready sync SDK client (used as is; citeformer's retries apply).
         async_client: A ready async SDK client.
-        client_kwargs: Extra keyword arguments for the clients citeformer builds.
-        timeout: Default seconds per call (``timeout=`` per call overrides).
+        client_kwargs: Extra keyword arguments for the clients citeformer builds;
+            a key the SDK client's constructor does not take is refused at once.
+        timeout: Default seconds per call, finite and > 0 (``timeout=`` per call
+            overrides).
         retry: Retry policy (default: 2 retries with backoff, honouring Retry-After).
         base_url: The API root (a proxy, a gateway, a self-hosted server, a test server).
     """
@@ -103,6 +108,8 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
     """The pip extra that installs this backend's SDK."""
     api_key_env: ClassVar[str | None] = None
     """Environment variable holding the API key."""
+    example_model: ClassVar[str] = "model-name"
+    """A model name, for the message when the model argument is unusable."""
 
     def __init__(
         self,
@@ -119,10 +126,16 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         if base_url is not None and not isinstance(base_url, str):
             raise InvalidOptionError(f"base_url must be a str, got {type(base_url).__name__}")
         self._base_url = base_url or None
-        if not isinstance(model, str) or not model.strip():
-            raise InvalidOptionError(f"{type(self).__name__} needs a model name, got {model!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise InvalidOptionError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        self._check_model(model)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)  # nan passes "<= 0", inf reaches the SDK
+            or timeout <= 0
+        ):
+            raise InvalidOptionError(
+                f"timeout must be a finite number of seconds > 0, got {timeout!r}"
+            )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidOptionError("retry must be a citeformer.backends.retry.RetryPolicy")
         if api_key is not None and not isinstance(api_key, str):
@@ -131,7 +144,7 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         self.timeout = float(timeout)
         self.retry = retry or RetryPolicy()
         self._api_key = SecretStr(api_key) if api_key else None
-        self._client_kwargs = dict(client_kwargs or {})
+        self._client_kwargs = mapping_option("client_kwargs", client_kwargs)
         if "api_key" in self._client_kwargs:
             raise InvalidOptionError("pass api_key= to the backend, not inside client_kwargs")
         self._client: SyncClient | None = client
@@ -143,8 +156,60 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         if client is None and async_client is None:
             self._check_sdk()
             self._require_key()
+        self._check_client_kwargs()
 
     # -- configuration ---------------------------------------------------------------
+
+    @classmethod
+    def _check_model(cls, model: object) -> None:
+        """Raise :class:`InvalidOptionError` unless ``model`` is a non-empty str.
+
+        Subclasses that read the model before ``ApiBackend.__init__`` call this first.
+        """
+        if not isinstance(model, str) or not model.strip():
+            name = cls.__name__
+            raise InvalidOptionError(
+                f"{name} needs a model name: pass the provider's model id as a non-empty"
+                f" str, e.g. {name}({cls.example_model!r}); got {model!r}"
+            )
+
+    def _client_classes(self) -> tuple[type[Any], ...]:
+        """The SDK client classes citeformer builds from ``client_kwargs`` (imports the SDK).
+
+        Empty (the default): ``client_kwargs`` are not checked at construction.
+        """
+        return ()
+
+    def _check_client_kwargs(self) -> None:
+        """Reject ``client_kwargs`` keys the SDK's client constructors do not take.
+
+        Without this an unknown key fails only at the first call, as the SDK's
+        ``TypeError``. A constructor taking ``**kwargs`` accepts anything.
+        """
+        if not self._client_kwargs:
+            return
+        try:
+            classes = self._client_classes()
+        except ImportError:
+            return  # clients were injected and the SDK is not importable: nothing to check
+        accepted: set[str] | None = None
+        for cls in classes:
+            names = _keyword_parameters(cls)
+            if names is not None:
+                accepted = names if accepted is None else accepted & names
+        if accepted is None:
+            return
+        unknown = [key for key in self._client_kwargs if key not in accepted]
+        if not unknown:
+            return
+        listed = sorted(n for n in accepted if not n.startswith("_") and n != "api_key")
+        close = difflib.get_close_matches(unknown[0], listed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = " / ".join(f"{c.__module__}.{c.__qualname__}" for c in classes)
+        raise InvalidOptionError(
+            f"{type(self).__name__}: client_kwargs key {unknown[0]!r} is not an argument of"
+            f" {where}{hint}; it accepts: {', '.join(listed)}"
+        )
 
     def _require_key(self) -> SecretStr | None:
         """The key, from the argument or the environment; some hosts need none."""
@@ -390,6 +455,40 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
                 result = closer()
                 if asyncio.iscoroutine(result):
                     await result
+
+
+def mapping_option(name: str, value: object) -> dict[str, Any]:
+    """``value`` (a mapping with str keys, or None) as a new dict.
+
+    Raises:
+        InvalidOptionError: ``value`` is something else (naming ``name``).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidOptionError(f"{name} must be a mapping (a dict), got {type(value).__name__}")
+    keys = [key for key in value if not isinstance(key, str)]
+    if keys:
+        raise InvalidOptionError(f"{name} keys must be str, got {keys[0]!r}")
+    return dict(value)
+
+
+def bool_option(name: str, value: object) -> bool:
+    """``value`` if it is a bool; :class:`InvalidOptionError` naming ``name`` otherwise."""
+    if not isinstance(value, bool):
+        raise InvalidOptionError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _keyword_parameters(cls: type[Any]) -> set[str] | None:
+    """Names ``cls(...)`` takes by keyword; None if it takes ``**kwargs`` (or is unreadable)."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 class _NoLoop:

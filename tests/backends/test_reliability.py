@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import pickle
 import time
+import traceback
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from citeformer.backends.provider_errors import parse_retry_after, translate_error
+from citeformer.backends.provider_errors import (
+    parse_retry_after,
+    scrub_exception,
+    translate_error,
+)
 from citeformer.backends.retry import RetryPolicy, acall_with_retries, call_with_retries
 from citeformer.errors import (
     BackendError,
@@ -88,6 +95,96 @@ def test_facts_and_secrets() -> None:
     assert isinstance(genai, BackendError) and genai.retry_after == 3.0
     already = RateLimitError("x", provider="p")
     assert translate_error("p", already) is already
+
+
+SECRET = "sk-live-abcdef0123456789"
+
+
+class Headers:
+    """A header mapping by behaviour only (like httpx.Headers), built from pairs."""
+
+    def __init__(self, pairs: Any) -> None:
+        self._pairs = list(pairs.items() if isinstance(pairs, dict) else pairs)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._pairs)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return next((v for k, v in self._pairs if k.lower() == name.lower()), default)
+
+
+@dataclass(frozen=True)
+class FrozenSdkError(Exception):
+    """Shaped like mistralai's dataclass errors, frozen so setattr refuses."""
+
+    message: str
+    body: str
+    headers: Any = field(default=None)
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.body}"
+
+
+def _chain() -> StainlessLike:
+    """An SDK error whose every printable part holds the secret."""
+    error = StainlessLike(
+        f"Error code: 401 - bad key {SECRET}", 401, {"x-request-id": f"req-{SECRET}"}
+    )
+    error.body = {  # type: ignore[attr-defined]
+        "error": {"message": f"key {SECRET}", "param": [SECRET, (f"x{SECRET}",), {SECRET}]},
+        SECRET: b"raw " + SECRET.encode(),
+    }
+    error.add_note(f"while sending {SECRET}")
+    try:
+        try:
+            raise OSError(2, f"no file {SECRET}", f"/tmp/{SECRET}")
+        except OSError as low:
+            group = ExceptionGroup("two", [ValueError(SECRET), low])
+            raise FrozenSdkError(SECRET, f"body {SECRET}", Headers({"echo": SECRET})) from group
+    except FrozenSdkError as middle:
+        error.__context__ = middle
+    return error
+
+
+def test_the_secret_is_scrubbed_from_everything_printing_the_chain_shows() -> None:
+    error = _chain()
+    body = error.body  # type: ignore[attr-defined]
+    assert SECRET in "".join(traceback.format_exception(error))
+    translated = translate_error("openai", error, secrets=[SECRET, "", "ab"])
+    with pytest.raises(BackendError) as caught:
+        raise translated from error
+    assert caught.value.__cause__ is error  # the original, scrubbed in place
+    printed = "".join(traceback.format_exception(caught.value))
+    assert SECRET not in printed and SECRET not in repr(translated)
+    assert "Error code: 401 - bad key ***" in printed and "while sending ***" in printed
+    assert SECRET not in pickle.dumps(translated).decode("latin-1")
+    assert isinstance(translated, BackendError) and translated.request_id == "req-***"
+    assert error.body["error"]["param"] == ["***", ("x***",), {"***"}]  # type: ignore[attr-defined]
+    assert error.body["***"] == b"raw ***"  # type: ignore[attr-defined]
+    assert SECRET in str(body)  # containers are rebuilt, not mutated under other holders
+    middle = error.__context__
+    assert isinstance(middle, FrozenSdkError) and str(middle) == "***: body ***"
+    assert isinstance(middle.headers, Headers) and middle.headers.get("echo") == "***"
+    group = middle.__cause__
+    assert isinstance(group, ExceptionGroup)
+    low = group.exceptions[1]
+    assert isinstance(low, OSError) and (low.strerror, low.filename) == ("no file ***", "/tmp/***")
+    assert str(group.exceptions[0]) == "***"
+
+
+def test_scrubbing_leaves_other_text_and_cycles_alone() -> None:
+    error = ValueError("nothing secret here", {"a": [1, 2]})
+    args = error.args
+    cyclic: list[Any] = ["x"]
+    cyclic.append(cyclic)
+    error.cyclic = cyclic  # type: ignore[attr-defined]
+    error.__context__ = error  # a cycle in the chain
+    scrub_exception(error, [SECRET])
+    assert error.args is args and error.cyclic is cyclic  # type: ignore[attr-defined]
+    scrub_exception(error, [])  # no secrets: nothing to do
+    passed = RateLimitError(f"x {SECRET}", provider="p", request_id=SECRET)
+    assert translate_error("p", passed, secrets=[SECRET]) is passed
+    assert SECRET not in str(passed) and passed.request_id == "***"
 
 
 def test_error_events_inside_a_200_stream_get_their_real_status() -> None:

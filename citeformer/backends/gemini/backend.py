@@ -19,6 +19,7 @@ from citeformer.backends.gemini.translate import (
 )
 from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
+from citeformer.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from google.genai import Client
@@ -81,6 +82,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
     enforcement = Enforcement.SCHEMA
     extra = "gemini"
     api_key_env: ClassVar[str | None] = "GEMINI_API_KEY"
+    example_model: ClassVar[str] = "gemini-2.5-flash"
     fallback_key_env: ClassVar[str] = "GOOGLE_API_KEY"
     """Read when :attr:`api_key_env` is unset (google-genai's own variable)."""
 
@@ -98,10 +100,17 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
+        if safety_settings is not None and (
+            isinstance(safety_settings, str) or not isinstance(safety_settings, Sequence)
+        ):
+            raise InvalidOptionError(
+                "safety_settings must be a list of mappings (Gemini SafetySetting dicts),"
+                f" got {type(safety_settings).__name__}"
+            )
         self.shape = GeminiShape(
             model=model,
             schema_dialect=schema_dialect,
-            safety_settings=tuple(dict(s) for s in safety_settings or ()),
+            safety_settings=tuple(_safety_setting(s) for s in safety_settings or ()),
         )
         if client is not None and async_client is None:
             async_client = client.aio  # one injected Client serves both sides
@@ -133,6 +142,11 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         from google import genai
 
         return genai
+
+    def _client_classes(self) -> tuple[type[Any], ...]:
+        from google.genai import Client
+
+        return (Client,)
 
     def _client_args(self) -> dict[str, Any]:
         args: dict[str, Any] = dict(self._client_kwargs)
@@ -203,6 +217,18 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()
+
+
+def _safety_setting(value: object) -> dict[str, Any]:
+    """One safety setting as a dict: a mapping, or a ``types.SafetySetting`` (its fields)."""
+    try:
+        setting: dict[str, Any] = dict(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise InvalidOptionError(
+            "each safety_settings item must be a mapping such as"
+            f" {{'category': ..., 'threshold': ...}}, got {value!r}"
+        ) from None
+    return setting
 
 
 def _use_httpx_transport(http_options: dict[str, Any]) -> None:

@@ -6,7 +6,13 @@ import weakref
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from citeformer.backends.api import ASYNC_POOL_LIMITS, ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.api import (
+    ASYNC_POOL_LIMITS,
+    ApiBackend,
+    ApiCall,
+    StreamDecoder,
+    bool_option,
+)
 from citeformer.backends.base import BackendText, CitationRequest
 from citeformer.backends.mistral.translate import (
     MistralDecoder,
@@ -67,6 +73,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
     enforcement = Enforcement.SCHEMA
     extra = "mistral"
     api_key_env: ClassVar[str | None] = "MISTRAL_API_KEY"
+    example_model: ClassVar[str] = "mistral-small-latest"
 
     def __init__(
         self,
@@ -82,7 +89,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         retry: RetryPolicy | None = None,
     ) -> None:
         self._owned_http: weakref.WeakKeyDictionary[Mistral, Any] = weakref.WeakKeyDictionary()
-        self.shape = MistralShape(model=model, safe_prompt=bool(safe_prompt))
+        self.shape = MistralShape(model=model, safe_prompt=bool_option("safe_prompt", safe_prompt))
         if client is not None and async_client is None:
             async_client = client  # one Mistral object serves both sides
         super().__init__(
@@ -102,6 +109,11 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         from mistralai import client
 
         return client
+
+    def _client_classes(self) -> tuple[type[Any], ...]:
+        from mistralai.client import Mistral
+
+        return (Mistral,)
 
     def _client_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from citeformer.backends.api import ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.api import (
+    ApiBackend,
+    ApiCall,
+    StreamDecoder,
+    bool_option,
+    mapping_option,
+)
 from citeformer.backends.base import BackendText, CitationRequest
 from citeformer.backends.openai.translate import (
     ChatStreamDecoder,
@@ -18,6 +24,7 @@ from citeformer.backends.openai.translate import (
 )
 from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
+from citeformer.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI, OpenAI
@@ -66,6 +73,7 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
     enforcement = Enforcement.SCHEMA
     extra = "openai"
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    example_model: ClassVar[str] = "gpt-4.1-mini"
     base_url: ClassVar[str | None] = None
     """Default API root (None: the SDK's default, api.openai.com)."""
     default_constraint: ClassVar[Constraint] = "json_schema"
@@ -90,14 +98,22 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
     ) -> None:
+        self._check_model(model)  # the shape reads it before ApiBackend's checks run
         self.shape = RequestShape(
             model=model,
             constraint=constraint or self.default_constraint,
             dialect=grammar_dialect or self.default_dialect,
-            reasoning=is_reasoning_model(model) if reasoning is None else reasoning,
+            reasoning=(
+                is_reasoning_model(model)
+                if reasoning is None
+                else bool_option("reasoning", reasoning)
+            ),
             min_items=self.supports_min_items,
-            extra_body=dict(extra_body or {}),
-            extra_headers={**self.default_headers, **(extra_headers or {})},
+            extra_body=mapping_option("extra_body", extra_body),
+            extra_headers={
+                **self.default_headers,
+                **mapping_option("extra_headers", extra_headers),
+            },
         )
         super().__init__(
             model,
@@ -122,6 +138,11 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
             server: ``vllm``, ``llama.cpp`` or ``sglang`` (where the grammar goes).
             **kwargs: Other constructor arguments.
         """
+        if not isinstance(base_url, str) or not base_url.strip():
+            raise InvalidOptionError(
+                "for_server needs the server's API root as a str, e.g."
+                f" 'http://localhost:8000/v1'; got {base_url!r}"
+            )
         return cls(model, base_url=base_url, constraint="grammar", grammar_dialect=server, **kwargs)
 
     def _repr_extra(self) -> str:
@@ -137,6 +158,11 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         import openai
 
         return openai
+
+    def _client_classes(self) -> tuple[type[Any], ...]:
+        from openai import AsyncOpenAI, OpenAI
+
+        return (OpenAI, AsyncOpenAI)
 
     def _client_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from citeformer.backends.api import mapping_option
 from citeformer.backends.openai.backend import OpenAIBackend
 from citeformer.backends.openai.translate import Constraint, GrammarDialect
 from citeformer.core import Enforcement
@@ -32,6 +33,7 @@ class OpenRouterBackend(OpenAIBackend):
 
     name = "openrouter"
     api_key_env: ClassVar[str | None] = "OPENROUTER_API_KEY"
+    example_model: ClassVar[str] = "openai/gpt-4.1-mini"
     base_url: ClassVar[str | None] = "https://openrouter.ai/api/v1"
 
     def __init__(
@@ -46,14 +48,23 @@ class OpenRouterBackend(OpenAIBackend):
     ) -> None:
         if isinstance(fallback_models, str):
             raise InvalidOptionError("fallback_models must be a list of model ids, not a str")
-        headers = dict(kwargs.pop("extra_headers", None) or {})
+        if not isinstance(fallback_models, Sequence) or not all(
+            isinstance(m, str) and m for m in fallback_models
+        ):
+            raise InvalidOptionError(
+                f"fallback_models must be a list of model ids (str), got {fallback_models!r}"
+            )
+        for option, value in (("app_url", app_url), ("app_name", app_name)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidOptionError(f"{option} must be a str, got {type(value).__name__}")
+        headers = mapping_option("extra_headers", kwargs.pop("extra_headers", None))
         if app_url:
             headers["HTTP-Referer"] = app_url
         if app_name:
             headers["X-Title"] = app_name
         body: dict[str, Any] = {
-            "provider": {"require_parameters": True, **(provider or {})},
-            **(kwargs.pop("extra_body", None) or {}),
+            "provider": {"require_parameters": True, **mapping_option("provider", provider)},
+            **mapping_option("extra_body", kwargs.pop("extra_body", None)),
         }
         if fallback_models:
             body["models"] = [model, *fallback_models]
@@ -65,6 +76,7 @@ class TogetherBackend(OpenAIBackend):
 
     name = "together"
     api_key_env: ClassVar[str | None] = "TOGETHER_API_KEY"
+    example_model: ClassVar[str] = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     base_url: ClassVar[str | None] = "https://api.together.xyz/v1"
 
 
@@ -79,6 +91,7 @@ class FireworksBackend(OpenAIBackend):
     name = "fireworks"
     enforcement = Enforcement.GRAMMAR
     api_key_env: ClassVar[str | None] = "FIREWORKS_API_KEY"
+    example_model: ClassVar[str] = "accounts/fireworks/models/llama-v3p1-8b-instruct"
     base_url: ClassVar[str | None] = "https://api.fireworks.ai/inference/v1"
     default_constraint: ClassVar[Constraint] = "grammar"
     default_dialect: ClassVar[GrammarDialect | None] = "fireworks"
