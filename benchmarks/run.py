@@ -21,6 +21,8 @@ from benchmarks import (
     langchain_overhead,
     llamacpp_speed,
     llamaindex_overhead,
+    stream_linearity,
+    validator_speed,
 )
 
 SECTIONS = {
@@ -32,6 +34,8 @@ SECTIONS = {
     "api_fanout": api_fanout,
     "langchain_overhead": langchain_overhead,
     "llamaindex_overhead": llamaindex_overhead,
+    "stream_linearity": stream_linearity,
+    "validator_speed": validator_speed,
 }
 
 

@@ -11,12 +11,18 @@ import dataclasses
 import enum
 import functools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from citeformer._canonical import canonical_json
-from citeformer.errors import InvalidOptionError, InvalidSourceError, SchemaVersionError
+from citeformer.errors import (
+    InvalidOptionError,
+    InvalidResultError,
+    InvalidSourceError,
+    SchemaVersionError,
+)
 
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
@@ -151,6 +157,11 @@ class Source:
             raise InvalidSourceError(
                 f"Source.metadata must be a CSL-JSON mapping, got {type(self.metadata).__name__}"
             )
+        if not self.content.strip() and not _nonblank(self.metadata.get("title")):
+            raise InvalidSourceError(
+                "a source needs content (the evidence the model reads) or at least a "
+                f"title; got content {self.content[:20]!r} and no title"
+            )
         object.__setattr__(self, "metadata", dict(self.metadata))
         # Computed once: bibliography caches key on it, and so does hashing.
         object.__setattr__(self, "_metadata_key", canonical_json(self.metadata))
@@ -168,6 +179,10 @@ class Source:
 
     def __hash__(self) -> int:
         return hash((self.content, self._metadata_key))
+
+
+def _nonblank(value: object) -> bool:
+    return isinstance(value, str) and bool(value.strip())
 
 
 def coerce_sources(sources: object) -> list[Source]:
@@ -222,6 +237,71 @@ class Citation:
     source_start: int | None = None
     source_end: int | None = None
 
+    def __post_init__(self) -> None:
+        _check_id(self.source_id, "Citation")
+        _check_span(self.start, self.end, "Citation")
+        if not isinstance(self.marker, str) or len(self.marker) != self.end - self.start:
+            raise InvalidResultError(
+                f"Citation.marker must be the {self.end - self.start} characters at "
+                f"{self.start}..{self.end}, got {self.marker!r}"
+            )
+        if str(self.source_id) not in _MARKER_IDS.findall(self.marker):
+            raise InvalidResultError(
+                f"Citation of source {self.source_id} at marker {self.marker!r}, "
+                "which does not name that source"
+            )
+        if self.source_start is not None or self.source_end is not None:
+            if self.source_start is None or self.source_end is None:
+                raise InvalidResultError("Citation.source_start and source_end go together")
+            _check_span(self.source_start, self.source_end, "Citation.source")
+
+
+_MARKER_IDS: Final = re.compile("[0-9]+")
+
+
+def _check_id(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidResultError(
+            f"{what}.source_id must be an int >= 1 (ids are 1-based list positions), got {value!r}"
+        )
+
+
+def _check_span(start: object, end: object, what: str) -> None:
+    for value in (start, end):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidResultError(f"{what} offsets must be ints >= 0, got {start!r}, {end!r}")
+    assert isinstance(start, int)
+    assert isinstance(end, int)
+    if end < start:
+        raise InvalidResultError(f"{what} span ends before it starts: {start}..{end}")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolation:
+    """A place where the answer does not meet its citation policy.
+
+    Reported on every tier after generation (a grammar enforces the policy while
+    decoding, but an answer cut by the token limit, a schema server that ignored
+    ``minItems``, or a provider's citation API can still leave text uncited).
+
+    Attributes:
+        kind: ``uncited_sentence`` (REQUIRED), ``uncited_quotation`` or
+            ``marker_outside_quotation`` (QUOTES_ONLY).
+        start: Offset in ``GenerationResult.text``.
+        end: Offset just past the offending text.
+        text: The offending sentence, quotation or marker.
+        missing: What the policy asked for there, in words.
+    """
+
+    kind: str
+    start: int
+    end: int
+    text: str
+    missing: str
+
+    def __post_init__(self) -> None:
+        _check_span(self.start, self.end, "PolicyViolation")
+
 
 @dataclass(frozen=True, slots=True)
 class InvalidMarker:
@@ -232,7 +312,8 @@ class InvalidMarker:
         start: Offset in the raw backend text.
         end: Offset just past it in the raw backend text.
         reason: Why it was rejected (``out_of_range``, ``zero``, ``leading_zero``,
-            ``duplicate``, ``malformed``, ``unclosed``, ``not_in_schema``).
+            ``range``, ``malformed``, ``unclosed``, ``non_ascii_digit``, ``full_width``,
+            ``not_in_schema``).
     """
 
     text: str
@@ -255,6 +336,9 @@ class Reference:
     text: str
     style: str
 
+    def __post_init__(self) -> None:
+        _check_id(self.source_id, "Reference")
+
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
@@ -269,6 +353,12 @@ class TokenUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidResultError(f"TokenUsage.{name} must be an int >= 0, got {value!r}")
 
     @property
     def total_tokens(self) -> int:
@@ -296,7 +386,14 @@ class GenerationResult:
         finish_reason: ``stop``, ``length``, ``content_filter``... where reported.
         enforcement: The mechanism that bounded the markers.
         invalid_markers: Markers removed by the validator (empty on grammar backends).
+        policy_violations: Where the answer does not meet its citation policy
+            (``strict=True`` raises :class:`~citeformer.errors.CitationPolicyError`
+            instead).
         schema_version: Version of the JSON form.
+
+    Citations always point at the result's own sources and at a marker naming that
+    source at that span; building a result that breaks this raises
+    :class:`~citeformer.errors.InvalidResultError`.
     """
 
     text: str
@@ -307,9 +404,34 @@ class GenerationResult:
     finish_reason: str | None = None
     enforcement: Enforcement = Enforcement.VALIDATED
     invalid_markers: tuple[InvalidMarker, ...] = ()
+    policy_violations: tuple[PolicyViolation, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     SCHEMA_VERSION: ClassVar[int] = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str):
+            raise InvalidResultError(f"GenerationResult.text must be a str, got {self.text!r}")
+        count = len(self.sources)
+        text = self.text
+        for citation in self.citations:
+            if citation.source_id > count:
+                raise InvalidResultError(
+                    f"a citation of source {citation.source_id}, but the result has "
+                    f"{count} source(s): ids run 1..{count}"
+                )
+            if text[citation.start : citation.end] != citation.marker:
+                raise InvalidResultError(
+                    f"citation of source {citation.source_id} at {citation.start}.."
+                    f"{citation.end}: the text there is "
+                    f"{text[citation.start : citation.end]!r}, not {citation.marker!r}"
+                )
+        for reference in self.references:
+            if reference.source_id > count:
+                raise InvalidResultError(
+                    f"a reference to source {reference.source_id}, but the result has "
+                    f"{count} source(s)"
+                )
 
     @property
     def cited_ids(self) -> list[int]:
@@ -329,8 +451,17 @@ class GenerationResult:
         return result
 
     def to_json(self, *, indent: int | None = None) -> str:
-        """Serialise to JSON with ``schema_version``."""
-        return _result_adapter().dump_json(self, indent=indent).decode()
+        """Serialise to JSON with ``schema_version``.
+
+        Any text round-trips, lone surrogates included (written as JSON escapes).
+        """
+        data = self.to_dict()
+        out = json.dumps(data, indent=indent, ensure_ascii=False, default=str)
+        try:
+            out.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: only an escape can carry it
+            out = json.dumps(data, indent=indent, ensure_ascii=True, default=str)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationResult:
@@ -338,24 +469,72 @@ class GenerationResult:
 
         Raises:
             SchemaVersionError: The data was written by a newer schema version.
+            InvalidResultError: The data does not describe a result (wrong shape or
+                types, impossible citations); the message says what is wrong.
         """
+        if not isinstance(data, Mapping):
+            raise InvalidResultError(
+                f"a stored result is a JSON object, got {type(data).__name__}; pass what "
+                "GenerationResult.to_dict() or to_json() wrote"
+            )
         version = data.get("schema_version", SCHEMA_VERSION)
-        if not isinstance(version, int) or version > SCHEMA_VERSION:
+        if isinstance(version, bool) or not isinstance(version, int) or version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"result has schema_version {version!r}; this citeformer reads up to "
                 f"{SCHEMA_VERSION}. Upgrade citeformer to read it."
             )
-        result: GenerationResult = _result_adapter().validate_python(dict(data))
+        from pydantic import ValidationError
+
+        try:
+            result: GenerationResult = _result_adapter().validate_python(dict(data))
+        except InvalidResultError:
+            raise
+        except ValidationError as exc:
+            inner = _invariant_error(exc)
+            if inner is not None:
+                raise inner from exc
+            raise InvalidResultError(f"not a stored GenerationResult: {_first_error(exc)}") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise InvalidResultError(f"not a stored GenerationResult: {exc}") from exc
         return result
 
     @classmethod
     def from_json(cls, data: str | bytes) -> GenerationResult:
-        """Rebuild a result from :meth:`to_json` output."""
-        return cls.from_dict(json.loads(data))
+        """Rebuild a result from :meth:`to_json` output.
+
+        Raises:
+            SchemaVersionError: Written by a newer schema version.
+            InvalidResultError: Not valid JSON, or not a stored result.
+        """
+        try:
+            parsed = json.loads(data)
+        except (TypeError, ValueError) as exc:
+            raise InvalidResultError(
+                f"a stored result must be JSON text (what to_json() wrote): {exc}"
+            ) from exc
+        return cls.from_dict(parsed)
 
     def replace(self, **changes: Any) -> GenerationResult:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+
+def _invariant_error(exc: Exception) -> InvalidResultError | None:
+    """The InvalidResultError a value type raised inside pydantic's validation, if any."""
+    errors = getattr(exc, "errors", None)
+    for error in errors() if callable(errors) else ():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, InvalidResultError):
+            return cause
+    return None
+
+
+def _first_error(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    for error in errors() if callable(errors) else ():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "the result"
+        return f"{where}: {error.get('msg')}"
+    return str(exc)
 
 
 @functools.cache

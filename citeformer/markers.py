@@ -151,12 +151,12 @@ class MarkerParser:
         "_marker_last",
         "_n",
         "_open",
-        "_openers",
         "_out_len",
         "_raw_base",
         "_scan",
         "_space",
         "_style",
+        "_verdicts",
         "_wide",
     )
 
@@ -166,7 +166,6 @@ class MarkerParser:
         self._group = group if group is not None else group_size(max(n, 1), style)
         self._open = style.open
         self._wide = style.wide_open
-        self._openers = re.compile(f"[{re.escape(style.open)}{re.escape(style.wide_open)}]")
         closers = style.close + style.wide_close
         self._closers = closers
         # What ends a malformed candidate's lookahead: a closing character (found), or
@@ -180,6 +179,7 @@ class MarkerParser:
         self._out_len = 0
         self._last = ""  # last character emitted
         self._marker_last = False  # the output so far ends with a marker
+        self._verdicts: dict[str, _Verdict] = {}  # per parser: answers repeat markers
 
     @property
     def pending(self) -> str:
@@ -190,6 +190,18 @@ class MarkerParser:
         """Add raw text; return the events it settles."""
         if not chunk:
             return []
+        if self._cand is None and self._open not in chunk and self._wide not in chunk:
+            # Plain prose (the common chunk): all of it but its trailing spaces settles.
+            kept = len(chunk.rstrip(_HSPACE))
+            if kept:
+                text = self._buf + chunk[:kept]
+                self._raw_base += len(text)
+                self._buf = chunk[kept:]
+                self._scan, self._space = len(self._buf), 0
+                self._out_len += len(text)
+                self._last = text[-1]
+                self._marker_last = False
+                return [TextEvent(text)]
         # A local with one reference: CPython appends in place (amortised linear even
         # while a long candidate or run of spaces is held back).
         buf, self._buf = self._buf, ""
@@ -207,59 +219,111 @@ class MarkerParser:
     def _process(self, *, final: bool) -> list[ParseEvent]:
         events: list[ParseEvent] = []
         buf = self._buf
+        length = len(buf)
+        find, opener, wide = buf.find, self._open, self._wide
+        scan, space = self._scan, self._space  # written back before anything reads them
+        next_wide = find(wide, scan)  # rare: looked up again only once passed
+        body_run = _BODY_RUN.match
+        closer = self._style.close
+        n, group, style = self._n, self._group, self._style
+        verdicts = self._verdicts
+        if len(verdicts) > 4096:
+            verdicts.clear()
         done = 0  # buf[:done] is settled
         while True:
             cand = self._cand
             if cand is None:
-                found = self._openers.search(buf, self._scan)
-                if found is None:
-                    self._note_space(buf, len(buf))
+                j = find(opener, scan)
+                if 0 <= next_wide < scan:
+                    next_wide = find(wide, scan)
+                if next_wide >= 0 and (j < 0 or next_wide < j):
+                    j = next_wide
+                upto = length if j < 0 else j
+                k = upto
+                while k > scan and buf[k - 1] in _HSPACE:
+                    k -= 1
+                if k > scan:  # something other than space since the last scan
+                    space = k
+                scan = upto
+                if j < 0:
                     if final:
                         self._text(events, buf[done:])
-                        done = self._space = len(buf)
+                        done = space = length
                     else:
-                        self._text(events, buf[done : self._space])
-                        done = self._space
+                        self._text(events, buf[done:space])
+                        done = space
                     break
-                j = found.start()
-                self._note_space(buf, j)
-                cand = self._cand = _Candidate(j, self._space)
+                # Fast path: an ASCII marker closed right where its body ends.
+                if j + 1 < length and "0" <= buf[j + 1] <= "9" and closer and j != next_wide:
+                    k = body_run(buf, j + 1).end()  # type: ignore[union-attr]
+                    if k < length and buf[k] == closer:
+                        end = k + 1
+                        raw = buf[j:end]
+                        verdict = verdicts.get(raw)
+                        if verdict is None:
+                            verdict = verdicts[raw] = _closed(raw, n, group, style)
+                        self._settle(events, buf, done, j, space, end, verdict, final)
+                        done = scan = space = end
+                        continue
+                cand = self._cand = _Candidate(j, space)
             end, reason = self._decide(buf, cand, final)
             if end == _NEED:
                 self._text(events, buf[done : cand.space])
                 done = cand.space
                 break
             self._cand = None
-            j = cand.at
             if end == _PROSE:
-                self._scan = self._space = j + 1
+                scan = space = cand.at + 1
                 continue
-            if reason is None:
-                self._text(events, buf[done:j])
-                self._valid(events, buf[j:end], self._raw_base + j)
-            else:
-                self._text(events, buf[done : cand.space])
-                if (
-                    not self._marker_last
-                    and self._last in (self._open, self._wide)
-                    and (end < len(buf) or not final)
-                ):
-                    self._text(events, " ")  # "[" + "[9]" + "3]" must not become "[3]"
-                invalid = InvalidMarker(
-                    buf[j:end], self._raw_base + j, self._raw_base + end, reason
-                )
-                events.append(InvalidMarkerEvent(invalid))
-            done = self._scan = self._space = end
+            self._settle(events, buf, done, cand.at, cand.space, end, reason, final)
+            done = scan = space = end
+        self._scan, self._space = scan, space
         self._rebase(done)
         return events
 
-    def _note_space(self, buf: str, upto: int) -> None:
-        """Extend the held horizontal-space run to end at ``upto`` (each char seen once)."""
-        segment = buf[self._scan : upto]
-        kept = len(segment.rstrip(_HSPACE))
-        if kept:
-            self._space = self._scan + kept
-        self._scan = upto
+    def _settle(
+        self,
+        events: list[ParseEvent],
+        buf: str,
+        done: int,
+        j: int,
+        space: int,
+        end: int,
+        verdict: _Verdict | None,
+        final: bool,
+    ) -> None:
+        """Emit the text before the candidate at ``j`` and the candidate itself."""
+        if not isinstance(verdict, str):
+            assert verdict is not None
+            raw_start = self._raw_base + j
+            out = self._out_len
+            if j > done:
+                events.append(TextEvent(buf[done:j]))
+                out += j - done
+            elif self._marker_last:  # "[1][2]": markers side by side are kept apart
+                events.append(TextEvent(" "))
+                out += 1
+            first = True
+            for ids, text in verdict:
+                if not first:
+                    events.append(TextEvent(" "))
+                    out += 1
+                first = False
+                events.append(MarkerEvent(ids, text, out, out + len(text), raw_start))
+                out += len(text)
+            self._out_len = out
+            self._last = text[-1]
+            self._marker_last = True
+            return
+        self._text(events, buf[done:space])
+        if (
+            not self._marker_last
+            and self._last in (self._open, self._wide)
+            and (end < len(buf) or not final)
+        ):
+            self._text(events, " ")  # "[" + "[9]" + "3]" must not become "[3]"
+        base = self._raw_base
+        events.append(InvalidMarkerEvent(InvalidMarker(buf[j:end], base + j, base + end, verdict)))
 
     def _rebase(self, done: int) -> None:
         if done:
@@ -276,10 +340,10 @@ class MarkerParser:
                 if cand.look >= 0:
                     cand.look -= done
 
-    def _decide(self, buf: str, cand: _Candidate, final: bool) -> tuple[int, str | None]:
-        """Classify the candidate at ``cand.at``: ``(_NEED|_PROSE, None)`` or its end and reason.
+    def _decide(self, buf: str, cand: _Candidate, final: bool) -> tuple[int, _Verdict | None]:
+        """Classify the candidate at ``cand.at``: ``(_NEED|_PROSE, None)`` or its end and verdict.
 
-        The reason is None for a valid marker.
+        The verdict is the rejection reason, or for a valid marker the pieces to emit.
         """
         j = cand.at
         length = len(buf)
@@ -293,7 +357,7 @@ class MarkerParser:
             if k == length and not final:
                 cand.body_end = k
                 return _NEED, None
-            return k, self._caret_reason(buf[j + 1 : k], wide)
+            return k, self._caret_reason(buf[j:k], wide)
         if cand.body_end < 0 or cand.look < 0:
             k = _BODY_RUN.match(buf, max(j + 1, cand.body_end)).end()  # type: ignore[union-attr]
             cand.body_end = k
@@ -304,7 +368,7 @@ class MarkerParser:
             if buf[k] in self._closers:
                 if wide or buf[k] != self._style.close:
                     return k + 1, "full_width"
-                return k + 1, parse_body(buf[j + 1 : k], self._n)[1]
+                return k + 1, _closed(buf[j : k + 1], self._n, self._group, self._style)
             cand.look = k
         # Not closed where the body ended: look for the closing character on this line.
         limit = min(length, j + LOOKAHEAD)
@@ -316,10 +380,10 @@ class MarkerParser:
             return _NEED, None
         return _rstrip_end(buf, j, cand.body_end), "malformed"
 
-    def _caret_reason(self, digits: str, wide: bool) -> str | None:
+    def _caret_reason(self, raw: str, wide: bool) -> _Verdict:
         if wide:
             return "full_width"
-        return parse_body(digits, self._n)[1]
+        return _closed(raw, self._n, self._group, self._style)
 
     # -- output -----------------------------------------------------------------------
 
@@ -330,25 +394,14 @@ class MarkerParser:
             self._marker_last = False
             events.append(TextEvent(text))
 
-    def _valid(self, events: list[ParseEvent], raw: str, raw_start: int) -> None:
-        """Emit a valid candidate as written, or rewritten into the canonical form."""
-        body = raw[1:-1] if self._closers else raw[1:]
-        ids, _ = parse_body(body, self._n)
+    def _valid(self, events: list[ParseEvent], pieces: _Pieces, raw_start: int) -> None:
+        """Emit a valid candidate (as written, or rewritten into the canonical form)."""
         if self._marker_last:
             self._text(events, " ")  # "[1][2]": markers side by side are kept apart
-        if (
-            len(ids) <= self._group
-            and all(a < b for a, b in itertools.pairwise(ids))
-            and _AS_WRITTEN.fullmatch(body) is not None
-        ):
-            self._marker(events, ids, raw, raw_start)
-            return
-        ordered = sorted(set(ids))
-        for k in range(0, len(ordered), self._group):
+        for k, (ids, text) in enumerate(pieces):
             if k:
                 self._text(events, " ")
-            chunk = tuple(ordered[k : k + self._group])
-            self._marker(events, chunk, self._style.marker(chunk), raw_start)
+            self._marker(events, ids, text, raw_start)
 
     def _marker(
         self, events: list[ParseEvent], ids: tuple[int, ...], text: str, raw_start: int
@@ -362,6 +415,31 @@ class MarkerParser:
 
 _NEED: Final = -1
 _PROSE: Final = -2
+
+_Pieces = tuple[tuple[tuple[int, ...], str], ...]
+"""A valid candidate's output: one (ids, marker text) per marker it becomes."""
+_Verdict = _Pieces | str
+"""The pieces of a valid candidate, or why it is invalid."""
+
+
+@functools.lru_cache(maxsize=8192)
+def _closed(raw: str, n: int, group: int, style: MarkerStyle) -> _Verdict:
+    """The verdict on a whole candidate (opening character to closing one), cached."""
+    body = raw[1:-1] if style.close else raw[1:]
+    ids, reason = parse_body(body, n)
+    if reason is not None:
+        return reason
+    if (
+        len(ids) <= group
+        and all(a < b for a, b in itertools.pairwise(ids))
+        and _AS_WRITTEN.fullmatch(body) is not None
+    ):
+        return ((ids, raw),)
+    ordered = sorted(set(ids))
+    return tuple(
+        (chunk, style.marker(chunk))
+        for chunk in (tuple(ordered[k : k + group]) for k in range(0, len(ordered), group))
+    )
 
 
 def _rstrip_end(buf: str, j: int, k: int) -> int:

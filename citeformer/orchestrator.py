@@ -55,10 +55,11 @@ class Citeformer:
                 f"backend must be a citeformer Backend, got {type(backend).__name__}; "
                 "subclass citeformer.backends.base.Backend and implement generate()"
             )
-        if style not in available_styles():
+        if not isinstance(style, str) or style.lower() not in available_styles():
             raise InvalidOptionError(
                 f"unknown bibliography style {style!r}; use one of {', '.join(available_styles())}"
             )
+        style = style.lower()
         if not isinstance(strict, bool):
             raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
         if prompt_budget is not None and not isinstance(prompt_budget, PromptBudget):
@@ -104,16 +105,20 @@ class Citeformer:
         self, prompt: object, sources: object, policy: Policy | str | None, options: dict[str, Any]
     ) -> CallPlan:
         strict = options.pop("strict", self.strict)
+        marker_style = options.pop("marker_style", None)
         return prepare(
             prompt,
             sources,
             policy=self.citation_policy if policy is None else Policy.coerce(policy, what="policy"),
-            marker_style=self.marker_style,
+            marker_style=self.marker_style
+            if marker_style is None
+            else MarkerStyle.coerce(marker_style, what="marker style"),
             bibliography_style=self.style,
             strict=strict,
             enforcement=getattr(self.backend, "enforcement", Enforcement.VALIDATED),
             budget=self.prompt_budget,
             options=options,
+            backend_name=type(self.backend).__name__,
         )
 
     @staticmethod

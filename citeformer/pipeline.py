@@ -10,6 +10,7 @@ streams feed it many: the same code decides what the answer says either way.
 from __future__ import annotations
 
 import asyncio
+import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,16 +30,21 @@ from citeformer.core import (
     InvalidMarker,
     MarkerStyle,
     Policy,
+    PolicyViolation,
     Reference,
     Source,
 )
 from citeformer.errors import (
+    BackendContractError,
+    CitationPolicyError,
     InvalidCitationError,
     InvalidOptionError,
     InvalidPromptError,
     StreamInterruptedError,
 )
 from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
+from citeformer.grammar.language import CitationLanguage
+from citeformer.grammar.policy import check_policy
 from citeformer.markers import MarkerEvent, MarkerParser, ParseEvent, TextEvent
 from citeformer.prompts import PromptBudget
 from citeformer.render import cached_references, render_references
@@ -56,6 +62,8 @@ class CallPlan:
     strict: bool
     enforcement: Enforcement
     backend_options: dict[str, Any]
+    language: CitationLanguage
+    backend_name: str = "backend"
 
 
 def _positive_int(value: object) -> bool:
@@ -78,6 +86,11 @@ def _positive_number(value: object) -> bool:
     return number is not None and number > 0
 
 
+def _finite_positive_number(value: object) -> bool:
+    number = _number(value)
+    return number is not None and number > 0 and math.isfinite(number)
+
+
 def _probability(value: object) -> bool:
     number = _number(value)
     return number is not None and 0 < number <= 1
@@ -95,7 +108,7 @@ _OPTION_CHECKS = {
     "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
     "temperature": (_non_negative_number, "a number >= 0"),
     "top_p": (_probability, "a number in (0, 1]"),
-    "timeout": (_positive_number, "a number of seconds > 0"),
+    "timeout": (_finite_positive_number, "a finite number of seconds > 0"),
     "stop": (_stop_value, "a str or a list of str"),
 }
 
@@ -106,6 +119,27 @@ def check_options(options: Mapping[str, Any]) -> None:
         check = _OPTION_CHECKS.get(name)
         if check is not None and value is not None and not check[0](value):
             raise InvalidOptionError(f"option {name}={value!r} must be {check[1]}")
+
+
+def token_budget(options: dict[str, Any]) -> dict[str, Any]:
+    """One token budget under both names every backend may read.
+
+    ``max_tokens`` is the name; ``max_new_tokens`` (the transformers spelling) is an
+    alias. Both are set to the same value, so a backend reading either honours it.
+
+    Raises:
+        InvalidOptionError: Both are given with different values.
+    """
+    limit, alias = options.get("max_tokens"), options.get("max_new_tokens")
+    if limit is not None and alias is not None and limit != alias:
+        raise InvalidOptionError(
+            f"max_tokens={limit!r} and max_new_tokens={alias!r} disagree; they are one "
+            "option (the answer's token budget): pass only max_tokens"
+        )
+    value = limit if limit is not None else alias
+    if value is None:
+        return options
+    return {**options, "max_tokens": value, "max_new_tokens": value}
 
 
 def prepare(
@@ -119,6 +153,7 @@ def prepare(
     enforcement: Enforcement,
     budget: PromptBudget | None,
     options: dict[str, Any],
+    backend_name: str = "backend",
 ) -> CallPlan:
     """Check the inputs and build the call plan (no I/O)."""
     if not isinstance(prompt, str):
@@ -128,6 +163,7 @@ def prepare(
     if not isinstance(strict, bool):
         raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
     check_options(options)
+    options = token_budget(options)
     # build() checks and coerces the sources once; the plan reuses its list.
     request = CitationRequest.build(
         prompt, sources, policy, marker_style=marker_style, budget=budget
@@ -143,6 +179,8 @@ def prepare(
         strict=strict,
         enforcement=enforcement,
         backend_options=backend_options,
+        language=request.language,
+        backend_name=backend_name,
     )
 
 
@@ -168,6 +206,7 @@ class Assembly:
         self._raw: list[str] = []
         self._info = EMPTY_INFO
         self._provider: dict[tuple[int, int], ProviderCitation] = {}
+        self._violations: tuple[PolicyViolation, ...] = ()
         self.result: GenerationResult | None = None
 
     @property
@@ -181,7 +220,18 @@ class Assembly:
         return "".join(self._raw)
 
     def feed(self, raw: str) -> list[StreamEvent]:
-        """Take one raw chunk (it may carry call info)."""
+        """Take one raw chunk (it may carry call info).
+
+        Raises:
+            BackendContractError: The backend gave something other than a ``str``.
+        """
+        if not isinstance(raw, str):
+            raise BackendContractError(
+                f"returned {_short(raw)} ({type(raw).__name__}), not text: the Backend "
+                "contract is that generate() returns a str and stream() yields str "
+                "chunks; fix the backend",
+                provider=self._plan.backend_name,
+            )
         info = call_info(raw)
         if info is not EMPTY_INFO:
             self._add_info(info)
@@ -214,6 +264,9 @@ class Assembly:
         events = self._translate(self._parser.flush())
         if self._plan.strict and self._invalid:
             raise InvalidCitationError(self._invalid, self.raw_text)
+        self._violations = check_policy(self.text, self._plan.language)
+        if self._plan.strict and self._violations:
+            raise CitationPolicyError(self._violations, self.text)
         return events
 
     def _final_citations(self) -> tuple[Citation, ...]:
@@ -236,14 +289,20 @@ class Assembly:
             finish_reason=self._info.finish_reason,
             enforcement=self._info.enforcement or plan.enforcement,
             invalid_markers=tuple(self._invalid),
+            policy_violations=self._violations,
         )
         return Completed(self.result)
 
-    def interrupted(self, exc: BaseException) -> StreamInterruptedError:
-        """The typed error for a stream that failed after some text arrived."""
+    def interrupted(self, exc: BaseException, *, partial_text: str) -> StreamInterruptedError:
+        """The typed error for a stream that failed after some text arrived.
+
+        Args:
+            exc: What stopped it.
+            partial_text: The validated text the caller had received.
+        """
         return StreamInterruptedError(
             f"stream interrupted after {len(self.raw_text)} characters: {exc!r}",
-            partial_text=self.text,
+            partial_text=partial_text,
             raw_text=self.raw_text,
         )
 
@@ -301,3 +360,8 @@ class Assembly:
                 )
             )
         return out
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

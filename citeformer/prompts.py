@@ -170,7 +170,8 @@ def format_sources(
     blocks = []
     for i, (source, content) in enumerate(zip(sources, contents, strict=True), start=1):
         title = f" {source.title}" if source.title else ""
-        blocks.append(f"{language.marker_style.marker([i])}{title}\n{content}")
+        body = f"\n{content}" if content.strip() else ""  # a title-only source: one line
+        blocks.append(f"{language.marker_style.marker([i])}{title}{body}")
     return "\n\n".join(blocks)
 
 

@@ -6,13 +6,14 @@ what the chunks mean is decided by :class:`~citeformer.pipeline.Assembly`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from citeformer.backends.base import aclose_iterator
 from citeformer.core import GenerationResult
-from citeformer.errors import InvalidCitationError, StreamInterruptedError
+from citeformer.errors import CitationPolicyError, InvalidCitationError, StreamInterruptedError
 from citeformer.events import Completed, StreamEvent, TextDelta
 from citeformer.pipeline import Assembly
 
@@ -23,11 +24,21 @@ class _StreamBase:
     def __init__(self, assembly: Assembly) -> None:
         self._assembly = assembly
         self._error: Exception | None = None
+        self._received: list[str] = []
 
     @property
     def text(self) -> str:
-        """Validated answer text received so far."""
-        return self._assembly.text
+        """The validated answer text handed to the caller so far (chunks or text events)."""
+        if len(self._received) > 1:
+            self._received[:] = ["".join(self._received)]
+        return self._received[0] if self._received else ""
+
+    def _deliver(self, events: list[StreamEvent]) -> Iterator[StreamEvent]:
+        """Yield ``events``, counting text as received when the caller gets it."""
+        for event in events:
+            if isinstance(event, TextDelta):
+                self._received.append(event.text)
+            yield event
 
     @property
     def result(self) -> GenerationResult | None:
@@ -38,7 +49,7 @@ class _StreamBase:
         if self._assembly.result is None:
             raise StreamInterruptedError(
                 "the stream was closed before it finished; finalize() has no result",
-                partial_text=self._assembly.text,
+                partial_text=self.text,
                 raw_text=self._assembly.raw_text,
             )
         return self._assembly.result
@@ -46,9 +57,9 @@ class _StreamBase:
     def _failed(self, exc: Exception) -> Exception:
         """Remember a failure; wrap it if raw text had already arrived."""
         if self._assembly.raw_text and not isinstance(
-            exc, (InvalidCitationError, StreamInterruptedError)
+            exc, (InvalidCitationError, CitationPolicyError, StreamInterruptedError)
         ):
-            wrapped = self._assembly.interrupted(exc)
+            wrapped = self._assembly.interrupted(exc, partial_text=self.text)
             wrapped.__cause__ = exc
             self._error = wrapped
             return wrapped
@@ -74,8 +85,8 @@ class StreamingResult(_StreamBase):
         try:
             self._iterator = iter(self._open())
             for raw in self._iterator:
-                yield from self._assembly.feed(raw)
-            yield from self._assembly.finish()
+                yield from self._deliver(self._assembly.feed(raw))
+            yield from self._deliver(self._assembly.finish())
         except Exception as exc:
             raise self._failed(exc)  # noqa: B904 (the cause is set when wrapping)
         finally:
@@ -125,8 +136,11 @@ class StreamingResult(_StreamBase):
 class AsyncStreamingResult(_StreamBase):
     """An async answer stream: ``async for`` over ``str`` chunks, or :meth:`events`.
 
-    Returned by a plain call; the backend is called on first iteration. Cancelling
-    the consuming task (or :meth:`aclose`) closes the backend's iterator.
+    Returned by a plain call; the backend is called on first iteration. When the task
+    iterating it is cancelled or fails before the stream finished (also while it
+    awaits something else between chunks), the stream is closed, and so is the
+    backend's iterator; :meth:`aclose` (or ``async with``) closes it at once, and an
+    abandoned stream is closed when it is garbage-collected.
     """
 
     def __init__(self, assembly: Assembly, open_stream: Callable[[], AsyncIterator[str]]) -> None:
@@ -134,14 +148,45 @@ class AsyncStreamingResult(_StreamBase):
         self._open = open_stream
         self._iterator: AsyncIterator[str] | None = None
         self._events = self._run()
+        self._consumer: asyncio.Task[Any] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._stepping = False
+
+    def _watch_consumer(self) -> None:
+        """Tie the stream's life to the task iterating it (see the class docstring)."""
+        task = asyncio.current_task()
+        if task is not None and task is not self._consumer:
+            self._consumer = task
+            task.add_done_callback(self._consumer_done)
+
+    def _consumer_done(self, task: asyncio.Task[Any]) -> None:
+        if task is not self._consumer or self._stepping or self._closer is not None:
+            return
+        if self._assembly.result is not None or self._error is not None:
+            return
+        # A task that ended normally may just have been one step of a framework's
+        # iteration (LangChain drives async generators one __anext__ per task); only
+        # a cancelled or failed consumer has abandoned the stream for sure.
+        if not task.cancelled() and task.exception() is None:
+            return
+        # Keep a reference: the loop holds only weak ones to tasks.
+        self._closer = task.get_loop().create_task(self._events.aclose())
+
+    async def _step(self) -> StreamEvent:
+        self._watch_consumer()
+        self._stepping = True
+        try:
+            return await self._events.__anext__()
+        finally:
+            self._stepping = False
 
     async def _run(self) -> AsyncGenerator[StreamEvent, None]:
         try:
             self._iterator = self._open()
             async for raw in self._iterator:
-                for event in self._assembly.feed(raw):
+                for event in self._deliver(self._assembly.feed(raw)):
                     yield event
-            for event in await self._assembly.afinish():
+            for event in self._deliver(await self._assembly.afinish()):
                 yield event
         except Exception as exc:
             raise self._failed(exc)  # noqa: B904 (the cause is set when wrapping)
@@ -152,7 +197,7 @@ class AsyncStreamingResult(_StreamBase):
         """Typed events: text deltas, one per resolved citation, then ``Completed``."""
         if self._error is not None:
             raise self._error
-        return self._events
+        return _Events(self)
 
     def __aiter__(self) -> Self:
         return self
@@ -161,7 +206,7 @@ class AsyncStreamingResult(_StreamBase):
         if self._error is not None:
             raise self._error
         while True:
-            event = await self._events.__anext__()
+            event = await self._step()
             if isinstance(event, TextDelta):
                 return event.text
 
@@ -169,9 +214,12 @@ class AsyncStreamingResult(_StreamBase):
         """Drain what is left and return the result (idempotent)."""
         if self._error is not None:
             raise self._error
-        async for event in self._events:
-            if isinstance(event, Completed):
-                break
+        if self._assembly.result is None:
+            try:
+                while not isinstance(await self._step(), Completed):
+                    pass
+            except StopAsyncIteration:
+                pass
         return self._result_or_closed()
 
     async def aclose(self) -> None:
@@ -188,3 +236,22 @@ class AsyncStreamingResult(_StreamBase):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class _Events:
+    """The async iterator :meth:`AsyncStreamingResult.events` returns."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: AsyncStreamingResult) -> None:
+        self._stream = stream
+
+    def __aiter__(self) -> _Events:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        return await self._stream._step()
+
+    async def aclose(self) -> None:
+        """Close the stream (as :meth:`AsyncStreamingResult.aclose`)."""
+        await self._stream.aclose()

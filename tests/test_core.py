@@ -9,7 +9,12 @@ import pytest
 
 from citeformer import Citeformer, GenerationResult, MockBackend, Source, TokenUsage
 from citeformer.core import Enforcement, MarkerStyle, Policy
-from citeformer.errors import InvalidOptionError, InvalidSourceError, SchemaVersionError
+from citeformer.errors import (
+    InvalidOptionError,
+    InvalidResultError,
+    InvalidSourceError,
+    SchemaVersionError,
+)
 
 
 def _result() -> GenerationResult:
@@ -52,7 +57,9 @@ def test_result_helpers() -> None:
     assert result.cited_ids == [1, 2]
     assert result.usage is not None and result.usage.total_tokens == 15
     assert result.format().startswith(result.text + "\n\nReferences\n[1]")
-    assert result.replace(text="x").text == "x"
+    assert result.replace(finish_reason="length").finish_reason == "length"
+    with pytest.raises(InvalidResultError, match="the text there is"):
+        result.replace(text="x")  # its citations would point at text that is gone
 
 
 def test_source_checks_its_fields() -> None:

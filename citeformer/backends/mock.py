@@ -48,12 +48,23 @@ class MockBackend(Backend):
         error_after: int = 0,
         delay: float = 0.0,
     ) -> None:
-        if not isinstance(replies, (str, Mapping)) and not callable(replies):
+        if isinstance(replies, Mapping):
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in replies.items()):
+                raise InvalidOptionError("MockBackend replies by prompt must map str to str")
+        elif not isinstance(replies, str) and not callable(replies):
+            if not isinstance(replies, Sequence) or isinstance(replies, bytes):
+                raise InvalidOptionError(
+                    f"MockBackend replies must be a str, a list of str, a dict from prompt to "
+                    f"reply, or a function (prompt, sources) -> str; got {type(replies).__name__}"
+                )
             replies = list(replies)
             if not replies or not all(isinstance(r, str) for r in replies):
                 raise InvalidOptionError("MockBackend replies must be non-empty strings")
-        if isinstance(chunks, int) and chunks < 1:
-            raise InvalidOptionError("MockBackend chunks must be a positive chunk size")
+        if not callable(chunks) and not _chunk_sizes(chunks):
+            raise InvalidOptionError(
+                f"MockBackend chunks must be a positive chunk size, a list of them, or a "
+                f"function text -> chunks; got {chunks!r}"
+            )
         self._replies = replies
         self._chunks = chunks
         self._usage = usage
@@ -125,3 +136,14 @@ class MockBackend(Backend):
 
     def __repr__(self) -> str:
         return f"MockBackend(chunks={self._chunks!r})"
+
+
+def _chunk_sizes(chunks: object) -> bool:
+    """Whether ``chunks`` is a positive int or a non-empty sequence of them."""
+
+    def size(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+    if isinstance(chunks, Sequence) and not isinstance(chunks, (str, bytes)):
+        return bool(chunks) and all(size(c) for c in chunks)
+    return size(chunks)

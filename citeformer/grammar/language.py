@@ -32,8 +32,29 @@ from dataclasses import dataclass, field
 
 from citeformer.core import MarkerStyle, Policy
 from citeformer.errors import InvalidOptionError
+from citeformer.grammar.automaton import (
+    OWES_QUOTATION,
+    OWES_SENTENCE,
+    Edge,
+    GroupRule,
+    State,
+)
 from citeformer.grammar.charset import H_SPACE, NEWLINE, WHITESPACE, CharSet, decimal_digits
-from citeformer.grammar.numbers import DigitPattern, id_patterns
+from citeformer.grammar.recognizer import recognize
+
+__all__ = [
+    "GROUP_ENUM_LIMIT",
+    "MAX_GROUP_SIZE",
+    "MAX_SOURCES",
+    "OWES_QUOTATION",
+    "OWES_SENTENCE",
+    "CitationLanguage",
+    "Edge",
+    "GroupRule",
+    "State",
+    "citation_language",
+    "group_size",
+]
 
 ASCII_SENTENCE_END = CharSet.of(".!?")
 """End a sentence when followed by whitespace (``3.5``, ``e.g`` and URLs do not)."""
@@ -48,73 +69,9 @@ CURLY_CLOSE_QUOTE = CharSet.of("”")
 EMPTY = CharSet(())
 TEXT = CharSet.any()
 
-OWES_SENTENCE = "sentence"
-"""REQUIRED: the sentence so far has no marker yet."""
-OWES_QUOTATION = "quotation"
-"""QUOTES_ONLY: a quotation is open, or closed without its marker yet."""
-
 MAX_GROUP_SIZE = 3
 GROUP_ENUM_LIMIT = 20
 MAX_SOURCES = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """Consume one character of ``chars`` and go to ``target``."""
-
-    chars: CharSet
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
-class State:
-    """One automaton state.
-
-    Attributes:
-        name: Lowercase alphanumeric name (valid as a rule name in every rendering).
-        loop: Characters that stay in this state.
-        edges: Single-character moves; disjoint from ``loop`` and each other.
-        group_target: Where a marker group (ids, then the closing character) leads,
-            or None where no marker may start.
-        accepting: Whether the text may end here.
-        owes: What the policy still requires here (:data:`OWES_SENTENCE`: a marker
-            for the sentence so far; :data:`OWES_QUOTATION`: one for the quotation),
-            or None. The policy checker reports text that leaves such a state unpaid.
-    """
-
-    name: str
-    loop: CharSet
-    edges: tuple[Edge, ...] = ()
-    group_target: str | None = None
-    accepting: bool = False
-    owes: str | None = None
-
-    def first_chars(self) -> CharSet:
-        """Every character this state can consume directly."""
-        out = self.loop
-        for edge in self.edges:
-            out = out | edge.chars
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class GroupRule:
-    """The ids inside one marker.
-
-    Attributes:
-        n: Number of sources; ids are 1..n.
-        max_size: Most ids in one marker.
-        separator: Written between ids (``", "``; the space is optional).
-    """
-
-    n: int
-    max_size: int
-    separator: str = ","
-
-    @property
-    def id_patterns(self) -> tuple[DigitPattern, ...]:
-        """The bounded number rule for 1..n."""
-        return id_patterns(self.n)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -152,14 +109,10 @@ class CitationLanguage:
 
     def accepts(self, text: str) -> bool:
         """Whether ``text`` is a complete legal answer (pure-Python recogniser)."""
-        from citeformer.grammar.recognizer import recognize
-
         return recognize(self, text).accepted
 
     def is_prefix(self, text: str) -> bool:
         """Whether ``text`` can still be extended into a legal answer."""
-        from citeformer.grammar.recognizer import recognize
-
         return recognize(self, text).viable
 
 
@@ -267,8 +220,9 @@ def _required_states(openers: CharSet, after: CharSet) -> tuple[list[State], dic
     # character, "w" states follow it plus spaces. A marker after a sentence end
     # ("big. [1]") closes that sentence: "mt" then starts a new one.
     states = [
-        State("s0", loop=WHITESPACE, edges=(Edge(word, "s1"), Edge(dot, "s1t")), group_target="m",
-              accepting=True),
+        # A stray wide sentence end between sentences ("大きい[1]。。") ends nothing.
+        State("s0", loop=WHITESPACE | WIDE_SENTENCE_END, edges=(Edge(word, "s1"), Edge(dot, "s1t")),
+              group_target="m", accepting=True),
         State("s1", loop=line, edges=(Edge(dot, "s1t"),), group_target="m", owes=OWES_SENTENCE),
         State("s1t", loop=dot, edges=(Edge(word, "s1"), Edge(H_SPACE, "s1w")), group_target="mt",
               owes=OWES_SENTENCE),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from citeformer.grammar.language import CitationLanguage, GroupRule
+    from citeformer.grammar.automaton import Automaton, GroupRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ class Recognition:
 _INCOMPLETE = -1
 
 
-def recognize(language: CitationLanguage, text: str) -> Recognition:
+def recognize(language: Automaton, text: str) -> Recognition:
     """Run ``text`` through ``language``'s automaton."""
     state = language.state(language.start)
     close = language.marker_style.close
@@ -52,7 +52,7 @@ def recognize(language: CitationLanguage, text: str) -> Recognition:
         else:
             if state.group_target is None or not ch.isascii() or not ch.isdigit():
                 return Recognition(False, False, i)
-            end = _read_group(language.group, close, text, i)
+            end = read_group(language.group, close, text, i)
             if end == _INCOMPLETE:
                 return Recognition(False, True)
             if end < 0:
@@ -62,7 +62,7 @@ def recognize(language: CitationLanguage, text: str) -> Recognition:
     return Recognition(state.accepting, True)
 
 
-def _read_group(group: GroupRule, close: str, text: str, i: int) -> int:
+def read_group(group: GroupRule, close: str, text: str, i: int) -> int:
     """Read one marker group starting at digit ``text[i]``.
 
     Returns the offset after the group (and its closing character),
@@ -80,6 +80,8 @@ def _read_group(group: GroupRule, close: str, text: str, i: int) -> int:
         if not digits:
             return -(i + 2) if i < length else _INCOMPLETE
         if digits[0] == "0":
+            return -(start + 2)
+        if len(digits) > len(str(group.n)):  # no id is that long; int() of 4,300+ digits fails
             return -(start + 2)
         value = int(digits)
         if i == length:

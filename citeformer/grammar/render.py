@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 
+from citeformer.grammar.automaton import GroupRule, State
 from citeformer.grammar.charset import MAX_CODEPOINT, CharSet
-from citeformer.grammar.language import CitationLanguage, GroupRule, State
+from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.numbers import DigitPattern
 
 _CLASS_SPECIAL = set("\\]^-[")

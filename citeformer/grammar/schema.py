@@ -89,6 +89,12 @@ class SegmentWriter:
     begun or the document is complete; until then only its neutralised text up to
     any trailing punctuation is released (the marker goes before that punctuation,
     and the ids are not final until the segment closes).
+
+    A caller that reads the document incrementally (:class:`SegmentDecoder
+    <citeformer.backends.json_segments.SegmentDecoder>`) uses :meth:`stream` instead,
+    handing over the open segment's strings as the pieces they arrived in: each call
+    then costs what arrived, not the open segment's size, so streaming is linear in
+    the document's size whatever its shape.
     """
 
     __slots__ = (
@@ -100,8 +106,8 @@ class SegmentWriter:
         "_length",
         "_marker_last",
         "_open",
+        "_state",
         "_style",
-        "_text",
     )
 
     def __init__(self, language: CitationLanguage) -> None:
@@ -114,7 +120,7 @@ class SegmentWriter:
         self._last = ""  # their last character
         self._open = 0  # index of the first unsettled segment
         self._emitted = 0  # characters of that segment already released
-        self._text = _SettledText(self._style)  # that segment's text, neutralised so far
+        self._state = _OpenSegment(self._style, streamed=False)  # that segment, read so far
 
     @property
     def dropped(self) -> tuple[InvalidMarker, ...]:
@@ -128,6 +134,29 @@ class SegmentWriter:
             segments: Every segment so far (the last may be partial).
             complete: The document has ended: every segment is settled.
         """
+        return self._update(segments, complete, None)
+
+    def stream(
+        self, segments: Sequence[Mapping[str, Any]], pieces: Mapping[str, Sequence[str]]
+    ) -> str:
+        """:meth:`update` for a caller that streams the last segment's strings in pieces.
+
+        Args:
+            segments: Every segment so far. In the last one, a ``text`` or ``quote``
+                still arriving may hold anything (a placeholder); one that has ended
+                holds its whole string.
+            pieces: The last segment's ``text`` and ``quote`` as they arrived, each the
+                same list from one call to the next, only ever appended to (until a
+                new segment begins). Only the pieces added since the last call are read.
+        """
+        return self._update(segments, False, pieces)
+
+    def _update(
+        self,
+        segments: Sequence[Mapping[str, Any]],
+        complete: bool,
+        pieces: Mapping[str, Sequence[str]] | None,
+    ) -> str:
         out: list[str] = []
         settled = len(segments) if complete else len(segments) - 1
         while self._open < settled:
@@ -138,14 +167,11 @@ class SegmentWriter:
             out.append(piece[self._emitted :])
             self._open += 1
             self._emitted = 0
-            self._text = _SettledText(self._style)
+            self._state = _OpenSegment(self._style, streamed=self._state.streamed)
         if not complete and self._open < len(segments):
             segment = segments[self._open]
             if isinstance(segment, Mapping):
-                partial = self._provisional(segment)
-                if len(partial) > self._emitted:
-                    out.append(partial[self._emitted :])
-                    self._emitted = len(partial)
+                self._provisional(segment, pieces, out)
         return "".join(out)
 
     def _settle(self, segment: Mapping[str, Any]) -> str:
@@ -161,9 +187,10 @@ class SegmentWriter:
             else:
                 gap = "" if style is MarkerStyle.CARET or quoted else " "
             piece = f"{body}{gap}{canonical_markers(ids, style, self._group)}"
-        for value in bad:
+        for shown in bad:
             at = self._length + len(body)
-            self._dropped.append(InvalidMarker(style.marker([value]), at, at, "not_in_schema"))
+            marker = f"{style.open}{shown}{style.close}"  # what style.marker writes for an int
+            self._dropped.append(InvalidMarker(marker, at, at, "not_in_schema"))
         piece += tail
         self._length += len(piece)
         self._last = piece[-1:] or self._last
@@ -178,48 +205,160 @@ class SegmentWriter:
         body = text.rstrip(_TRAILING_PUNCTUATION + " ") if cited else text
         tail = text[len(body) :]
         first = text[:1]
-        caret_digit = self._marker_last and self._style is MarkerStyle.CARET and first.isdecimal()
-        if caret_digit or _needs_space(self._last, first):
+        if self._lead(first):
             body = " " + body  # segments are sentences; also keeps "^1" "0" from reading "^10"
         return body, tail, bool(quote)
 
-    def _provisional(self, segment: Mapping[str, Any]) -> str:
-        """The part of an unfinished segment's piece that no later data can change."""
-        style = self._style
-        raw_text = _str(segment.get("text"))
-        keys = list(segment)
-        text_closed = (
-            "text" in keys and "quote" in keys and keys.index("text") < keys.index("quote")
-        )
-        if text_closed:
-            quote = _settled(_str(segment.get("quote")), style)
-            if quote:  # the quote is certain: text, gap, opening quote, quote so far
-                body, _, _ = self._split(neutralize(raw_text, style), quote, cited=False)
-                return body[:-1]  # the closing quotation mark may not be final
-        body, _, _ = self._split(self._text.of(raw_text), "", cited=True)
-        return body
+    def _lead(self, first: str) -> bool:
+        """Whether a segment whose text begins with ``first`` begins with a space."""
+        caret_digit = self._marker_last and self._style is MarkerStyle.CARET and first.isdecimal()
+        return caret_digit or _needs_space(self._last, first)
+
+    # -- the open segment -------------------------------------------------------------
+    #
+    # What no later data can change of an unfinished segment's piece: while its text
+    # is open, or no quote has settled after it, its settled neutral text without the
+    # trailing punctuation and spaces (the marker may go before them); once the text
+    # has ended and a quote after it has begun to settle, the text, the gap, the
+    # opening quotation mark and the quote so far (the closing mark may not be final).
+    # Both only grow, so they are kept as lengths and held tails, and each call does
+    # work in proportion to the text that arrived.
+
+    def _provisional(
+        self,
+        segment: Mapping[str, Any],
+        pieces: Mapping[str, Sequence[str]] | None,
+        out: list[str],
+    ) -> None:
+        state = self._state
+        if state.streamed != (pieces is not None):
+            state = self._state = _OpenSegment(self._style, streamed=pieces is not None)
+        if pieces is not None:
+            text = state.text.extend(pieces.get("text", ()))
+            quote = state.quote.extend(pieces.get("quote", ()))
+        else:
+            state, text, quote = self._read(state, segment)
+        if state.quoting:
+            if quote:
+                self._release(state, quote, out)
+            return
+        if text:
+            self._grow_text(state, text, out)
+        if quote:
+            state.quote_parts.append(quote)
+        if state.quote_parts and _text_closed(segment):
+            # The quote is certain: text, gap, opening quote, quote so far.
+            state.quoting = True
+            whole = neutralize(_str(segment.get("text")), self._style)
+            quoted = "".join(state.quote_parts)
+            state.quote_parts.clear()
+            body, _, _ = self._split(whole, quoted, cited=False)
+            self._release(state, body[state.body : -1], out)
+
+    def _read(
+        self, state: _OpenSegment, segment: Mapping[str, Any]
+    ) -> tuple[_OpenSegment, str, str]:
+        """Read a segment given whole (:meth:`update`): the state, and the new settled text."""
+        raw_text, raw_quote = _str(segment.get("text")), _str(segment.get("quote"))
+        fed = state.text.fed
+        text, quote = state.text.of(raw_text), state.quote.of(raw_quote)
+        changed = state.quoting and (state.text.fed != fed or not _text_closed(segment))
+        if text is not None and quote is not None and not changed:
+            return state, text, quote
+        # Not a continuation (or the text under a quote changed): read it afresh,
+        # releasing only what goes beyond what was already released.
+        state = self._state = _OpenSegment(self._style, streamed=False)
+        return state, state.text.of(raw_text) or "", state.quote.of(raw_quote) or ""
+
+    def _grow_text(self, state: _OpenSegment, text: str, out: list[str]) -> None:
+        """More settled text of the open segment: release it up to its trailing punctuation."""
+        parts: list[str] = []
+        if not state.started:
+            state.started = True
+            if self._lead(text[0]):
+                parts.append(" ")
+        body = text.rstrip(_TRAILING_PUNCTUATION + " ")
+        if body:
+            parts.extend(state.held)
+            parts.append(body)
+            state.held.clear()
+            if len(body) < len(text):
+                state.held.append(text[len(body) :])
+        else:
+            state.held.append(text)  # all punctuation and spaces: held until more comes
+        if parts:
+            self._release(state, "".join(parts), out)
+
+    def _release(self, state: _OpenSegment, grown: str, out: list[str]) -> None:
+        """The open segment's provisional piece grew by ``grown``: release what is new."""
+        end = state.body + len(grown)
+        if end > self._emitted:
+            skip = self._emitted - state.body  # already released (before a fresh read)
+            out.append(grown[skip:] if skip > 0 else grown)
+            self._emitted = end
+        state.body = end
+
+
+class _OpenSegment:
+    """What has been read of the open segment, and how long its provisional piece is."""
+
+    __slots__ = ("body", "held", "quote", "quote_parts", "quoting", "started", "streamed", "text")
+
+    def __init__(self, style: MarkerStyle, *, streamed: bool) -> None:
+        self.streamed = streamed  # fed with SegmentWriter.stream (else update)
+        self.text = _SettledText(style)
+        self.quote = _SettledText(style)
+        self.body = 0  # length of the provisional piece
+        self.started = False  # some text has settled (whether a space leads is known)
+        self.held: list[str] = []  # settled text's trailing punctuation and spaces
+        self.quoting = False  # the piece is text, gap, opening mark and the quote so far
+        self.quote_parts: list[str] = []  # settled quote text, until then
+
+
+def _text_closed(segment: Mapping[str, Any]) -> bool:
+    """Whether the segment's text has ended (a quote came after it)."""
+    keys = list(segment)
+    return "text" in keys and "quote" in keys and keys.index("text") < keys.index("quote")
 
 
 class _SettledText:
-    """:func:`_settled` for a text that grows chunk by chunk, fed incrementally."""
+    """The settled neutral text of a text that grows, fed incrementally.
 
-    __slots__ = ("_parser", "_raw", "_style", "_text")
+    What more raw text cannot change: a marker-free prefix of the neutralised text
+    (a :class:`MarkerParser` with no sources, never flushed). Each method returns the
+    settled text added by the raw text it was given.
+    """
+
+    __slots__ = ("_count", "_parser", "_raw", "fed")
 
     def __init__(self, style: MarkerStyle) -> None:
-        self._style = style
         self._parser = MarkerParser(0, style)
-        self._raw = ""
-        self._text = ""
+        self._raw = ""  # the raw text so far (for of)
+        self._count = 0  # pieces read so far (for extend)
+        self.fed = 0  # raw characters read so far
 
-    def of(self, raw: str) -> str:
-        """The settled neutral text of ``raw`` (which usually extends the last one)."""
-        if not raw.startswith(self._raw):  # not a continuation: start again
-            self._parser = MarkerParser(0, self._style)
-            self._raw = self._text = ""
-        events = self._parser.feed(raw[len(self._raw) :])
+    def extend(self, pieces: Sequence[str]) -> str:
+        """Read the pieces after those already read (``pieces`` only ever grows)."""
+        if len(pieces) <= self._count:
+            return ""
+        new = pieces[self._count :]
+        self._count = len(pieces)
+        return self._feed(new[0] if len(new) == 1 else "".join(new))
+
+    def of(self, raw: str) -> str | None:
+        """Read ``raw``, the whole raw text so far; None if it does not extend the last one."""
+        if raw is self._raw:
+            return ""
+        if not raw.startswith(self._raw):
+            return None
+        chunk = raw[len(self._raw) :]
         self._raw = raw
-        self._text += "".join(e.text for e in events if isinstance(e, TextEvent))
-        return self._text
+        return self._feed(chunk)
+
+    def _feed(self, chunk: str) -> str:
+        self.fed += len(chunk)
+        events = self._parser.feed(chunk)
+        return "".join(e.text for e in events if isinstance(e, TextEvent))
 
 
 def _needs_space(last: str, first: str) -> bool:
@@ -235,27 +374,49 @@ def _is_wide(char: str) -> bool:
     return "\u2e80" <= char <= "\u9fff" or "\uf900" <= char <= "\uffef"
 
 
-def _settled(raw: str, style: MarkerStyle) -> str:
-    """The neutralised text that more raw text cannot change (a marker-free prefix)."""
-    parser = MarkerParser(0, style)
-    return "".join(e.text for e in parser.feed(raw) if isinstance(e, TextEvent))
-
-
 def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _ids(value: object, n: int) -> tuple[list[int], list[int]]:
+def _ids(value: object, n: int) -> tuple[list[int], list[str]]:
+    """The ids in 1..n (sorted, distinct), and every other item as written (dropped).
+
+    Items of the wrong type (``1.0``, ``true``, ``null``, ``[2]``, ``"x"``) are dropped
+    like ids outside 1..n, never silently.
+    """
     if not isinstance(value, list):
         return [], []
     good: list[int] = []
-    bad: list[int] = []
+    bad: list[str] = []
     for item in value:
-        if isinstance(item, str) and item.isdigit() and item.isascii():
-            item = int(item)  # schemas whose enums must be strings (Gemini) send "1"
-        if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= n:
-            if item not in good:
-                good.append(item)
-        elif isinstance(item, int) and not isinstance(item, bool):
-            bad.append(item)
+        number = _as_id(item)
+        if number is not None and 1 <= number <= n:
+            if number not in good:
+                good.append(number)
+        else:
+            bad.append(str(number) if number is not None else _shown(item))
     return sorted(good), bad
+
+
+_DIGITS_MAX = 18  # longer digit strings are out of range for any n (and int() may refuse them)
+_SHOWN_MAX = 40
+
+
+def _as_id(item: object) -> int | None:
+    """An integer item, or a digit string (schemas whose enums must be strings, as Gemini's)."""
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, int):
+        return item if abs(item) < 10**_DIGITS_MAX else None
+    if isinstance(item, str) and item.isascii() and item.isdigit() and len(item) <= _DIGITS_MAX:
+        return int(item)
+    return None
+
+
+def _shown(item: object) -> str:
+    """A dropped item as JSON text (shortened), for its :class:`InvalidMarker`."""
+    try:
+        shown = json.dumps(item, ensure_ascii=False)
+    except (TypeError, ValueError):  # not a JSON value (a caller's own object), or a huge int
+        shown = f"<{type(item).__name__}>"
+    return shown if len(shown) <= _SHOWN_MAX else shown[: _SHOWN_MAX - 1] + "\u2026"

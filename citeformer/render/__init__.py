@@ -31,7 +31,7 @@ from citeformer.render._csl import normalize
 from citeformer.render._engine import render_entry
 from citeformer.render._order import sort_key
 from citeformer.render._styles import StyleSpec, available_styles, get_spec, load_style
-from citeformer.render._text import fallback_title, has_title
+from citeformer.render._text import FALLBACK_SOURCE_CHARS, fallback_title, has_title
 
 __all__ = [
     "CACHE_SIZE",
@@ -106,9 +106,10 @@ def _keys(sources: Sequence[Source], cited_ids: Iterable[int], style: str) -> li
     keys: list[_Key] = []
     for source_id in _distinct_ids(cited_ids, len(sources)):
         source = sources[source_id - 1]
-        title = source.metadata.get("title")
-        # Content is part of the key only when it may be needed for a fallback title.
-        content = "" if isinstance(title, str) and title.strip() else source.content
+        # Content is part of the key only when it may be needed for a fallback title,
+        # and then only the head a fallback title is made from: the cache never keeps
+        # whole documents alive.
+        content = "" if has_title(source.metadata) else source.content[:FALLBACK_SOURCE_CHARS]
         keys.append((style, source_id, source.metadata_key, content))
     return keys
 

@@ -20,6 +20,8 @@ NOCASE_OPEN: Final = '<span class="nocase">'
 NOCASE_CLOSE: Final = "</span>"
 
 _FALLBACK_TITLE_CHARS: Final = 60
+FALLBACK_SOURCE_CHARS: Final = _FALLBACK_TITLE_CHARS * 4
+"""How much of a source's content a fallback title is made from."""
 _NOCASE_RE: Final = re.compile(r'<span\s+class\s*=\s*"nocase"\s*>(.*?)</span>', re.I | re.S)
 _TAG_RE: Final = re.compile(r"</?[A-Za-z][^<>]*>")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -32,7 +34,7 @@ def has_title(metadata: Mapping[str, object]) -> bool:
 
 def fallback_title(content: str) -> str:
     """A title made from the start of ``content`` (about 60 characters), or "Untitled source"."""
-    text = plain(clean_text(content[: _FALLBACK_TITLE_CHARS * 4]))
+    text = plain(clean_text(content[:FALLBACK_SOURCE_CHARS]))
     if not text:
         return UNTITLED
     if len(text) <= _FALLBACK_TITLE_CHARS:

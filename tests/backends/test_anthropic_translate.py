@@ -295,3 +295,12 @@ def test_assembler_handles_an_answer_that_is_only_a_citation() -> None:
     assert out == "[1]"
     (citation,) = assembler.take_facts()[0]
     assert citation.raw_offset == 0
+
+
+def test_a_document_index_that_is_not_an_integer_is_reported_not_cited() -> None:
+    out = whole([("Tall", [{**EIFFEL, "document_index": True}]), (" and old", [EIFFEL])])
+    assert out == "Tall and old [1]"
+    assert [c.source_id for c in call_info(out).citations] == [1]  # true is not document 1
+    assert [(m.text, m.reason) for m in call_info(out).invalid_markers] == [
+        ("document true", "malformed")
+    ]

@@ -168,6 +168,15 @@ def test_length_limit_never_leaves_half_a_marker(backend: LlamaCppBackend) -> No
     assert validate(cut.text, len(SOURCES), MarkerStyle.BRACKET).invalid == ()
 
 
+@pytest.mark.parametrize("name", ["max_tokens", "max_new_tokens"])
+def test_the_token_budget_is_honoured_under_either_name(
+    backend: LlamaCppBackend, name: str
+) -> None:
+    result = Citeformer(backend).generate(QUESTION, SOURCES, temperature=0, **{name: 5})
+    assert result.usage is not None and result.usage.completion_tokens <= 5
+    assert result.finish_reason == "length"
+
+
 def test_usage_and_finish_reason_are_per_call(backend: LlamaCppBackend) -> None:
     before = dict(vars(backend))
     short = backend.generate("Say hi.", SOURCES, Policy.AUTO, temperature=0, max_new_tokens=4)

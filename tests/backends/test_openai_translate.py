@@ -98,3 +98,62 @@ def test_stream_decoder_refusal_is_neutralised() -> None:
     )
     final = decoder.finish()
     assert text + final == "Sorry." and call_info(final).finish_reason == "refusal"
+
+
+CONTENT = '{"segments": [{"text": "Content text.", "citations": [1]}]}'
+
+
+def interleavings(content: str, refusal: str) -> list[list[tuple[str, str]]]:
+    """Deltas carrying both fields, in several orders and sizes."""
+
+    def pieces(field: str, text: str, size: int) -> list[tuple[str, str]]:
+        return [(field, text[i : i + size]) for i in range(0, len(text), size)]
+
+    orders = []
+    for size in (1, 3, 7, 1000):
+        c, r = pieces("content", content, size), pieces("refusal", refusal, size)
+        orders += [r + c, c + r, c[: len(c) // 2] + r + c[len(c) // 2 :]]
+        mixed = [x for pair in zip(c, r, strict=False) for x in pair]
+        orders.append(mixed + c[len(r) :] + r[len(c) :])
+    return orders
+
+
+def stream_of(events: list[tuple[str, str]], shape: RequestShape, finish: str = "stop") -> Any:
+    decoder = ChatStreamDecoder(shape, REQUEST, "p")
+    text = ""
+    for i, (field, piece) in enumerate(events):
+        last = i == len(events) - 1
+        text += decoder.feed(
+            chunk(finish=finish if last else None, **{"content": None, field: piece})
+        )
+    final = decoder.finish()
+    return text + final, call_info(final)
+
+
+@pytest.mark.parametrize(
+    ("constraint", "content", "expected"),
+    [
+        ("json_schema", CONTENT, "Content text [1].\n\nNo."),
+        ("json_schema", '{"segments": [{"text": "Cut', "Cut\n\nNo."),  # kept as far as it parsed
+        ("none", "Tall [1].", "Tall [1].\n\nNo."),
+    ],
+)
+def test_a_refusal_with_content_is_one_answer_whole_and_streamed(
+    constraint: Any, content: str, expected: str
+) -> None:
+    shape = RequestShape("m", constraint=constraint)
+    whole = decode_completion(completion(content, refusal="No [2]."), shape, REQUEST, "p")
+    assert whole == expected and call_info(whole).finish_reason == "refusal"
+    for events in interleavings(content, "No [2]."):
+        text, info = stream_of(events, shape)
+        assert text == expected, events
+        assert info.finish_reason == "refusal"
+        assert info.invalid_markers == call_info(whole).invalid_markers
+
+
+def test_a_refusal_alone_is_the_answer_whole_and_streamed() -> None:
+    shape = RequestShape("m")
+    for content in (None, ""):
+        whole = decode_completion(completion(content, refusal="Sorry [3]."), shape, REQUEST, "p")
+        assert whole == "Sorry." and call_info(whole).finish_reason == "refusal"
+    assert stream_of([("refusal", "Sorry [3]."), ("content", "")], shape)[0] == "Sorry."

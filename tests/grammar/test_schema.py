@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from citeformer.core import MarkerStyle, Policy
 from citeformer.grammar.language import citation_language
-from citeformer.grammar.schema import segments_to_text, to_json_schema
+from citeformer.grammar.schema import SegmentWriter, segments_to_text, to_json_schema
 from citeformer.markers import validate
 from tests.grammar.harness import Matchers
 
@@ -118,3 +118,53 @@ def test_segment_text_always_validates_clean(
     wanted = sorted({i for s in segments for i in s["citations"] if 1 <= i <= 5})  # type: ignore[attr-defined]
     assert cited == wanted
     assert len(dropped) == sum(1 for s in segments for i in s["citations"] if not 1 <= i <= 5)  # type: ignore[attr-defined]
+
+
+@st.composite
+def _streams(draw: st.DrawFn) -> list[list[tuple[str, object]]]:
+    """Segments as the (key, value) pairs they arrive in: strings as lists of pieces."""
+    pieces = st.lists(st.text(alphabet='ab .,;!"[](){}^0123456789 。', max_size=4), max_size=6)
+    out = []
+    for _ in range(draw(st.integers(0, 4))):
+        keys = draw(st.permutations(["text", "quote", "citations"]))
+        keys = keys[: draw(st.integers(0, 3))] if draw(st.booleans()) else keys
+        ids = st.lists(st.integers(-1, 6), max_size=3)
+        out.append([(k, draw(ids if k == "citations" else pieces)) for k in keys])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(_streams(), st.sampled_from(list(MarkerStyle)), st.sampled_from(list(Policy)))
+def test_streamed_pieces_render_exactly_as_growing_segments(
+    stream: list[list[tuple[str, object]]], style: MarkerStyle, policy: Policy
+) -> None:
+    # SegmentWriter.stream (pieces, read incrementally) releases, call for call, what
+    # update releases given the same segments with their strings grown so far.
+    language = citation_language(3, policy, style)
+    plain, streamed = SegmentWriter(language), SegmentWriter(language)
+    grown: list[dict[str, object]] = []  # the segments so far, strings joined
+    held: list[dict[str, object]] = []  # the same, the open string a placeholder
+    out_plain: list[str] = []
+    out_streamed: list[str] = []
+    for pairs in stream:
+        grown.append({})
+        held.append({})
+        pieces: dict[str, list[str]] = {}
+        for key, value in pairs:
+            if key == "citations":
+                grown[-1][key] = held[-1][key] = value
+                continue
+            assert isinstance(value, list)
+            pieces[key] = []
+            grown[-1][key], held[-1][key] = "", "(placeholder)"
+            for piece in [*value, ""]:
+                pieces[key].append(piece)
+                grown[-1][key] += piece
+                out_plain.append(plain.update([dict(s) for s in grown]))
+                out_streamed.append(streamed.stream(held, pieces))
+            held[-1][key] = grown[-1][key]
+    assert out_streamed == out_plain
+    whole, dropped = segments_to_text(grown, language)
+    assert "".join(out_plain) + plain.update(grown, complete=True) == whole
+    assert "".join(out_streamed) + streamed.update(grown, complete=True) == whole
+    assert plain.dropped == streamed.dropped == dropped

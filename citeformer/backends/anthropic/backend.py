@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from citeformer.backends.anthropic import sse
 from citeformer.backends.anthropic.translate import (
     DEFAULT_MAX_TOKENS,
     MessageStreamDecoder,
@@ -12,7 +13,13 @@ from citeformer.backends.anthropic.translate import (
     build_payload,
     decode_message,
 )
-from citeformer.backends.api import DEFAULT_TIMEOUT, ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends.api import (
+    DEFAULT_TIMEOUT,
+    ApiBackend,
+    ApiCall,
+    StreamDecoder,
+    mapping_option,
+)
 from citeformer.backends.base import BackendText, CitationRequest
 from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
@@ -61,6 +68,7 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
     enforcement = Enforcement.PROVIDER
     extra = "anthropic"
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
+    example_model: ClassVar[str] = "claude-sonnet-4-5"
 
     def __init__(
         self,
@@ -81,7 +89,7 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
             model=model,
             max_tokens=max_tokens,
             cache_sources=cache_sources,
-            extra_headers=dict(extra_headers or {}),
+            extra_headers=mapping_option("extra_headers", extra_headers),
         )
         super().__init__(
             model,
@@ -100,6 +108,11 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         import anthropic
 
         return anthropic
+
+    def _client_classes(self) -> tuple[type[Any], ...]:
+        from anthropic import Anthropic, AsyncAnthropic
+
+        return (Anthropic, AsyncAnthropic)
 
     def _client_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -140,19 +153,26 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
 
     # -- the SDK calls ----------------------------------------------------------------
 
+    # The raw JSON is read, not the SDK's models: their lax validation coerces values
+    # (``"document_index": true`` would become 1) that citeformer must see as sent.
+
     def _create(self, client: Anthropic, call: ApiCall) -> Any:
-        return client.messages.create(**call.payload, timeout=call.timeout)
+        raw = client.messages.with_raw_response.create(**call.payload, timeout=call.timeout)
+        return raw.json()
 
     async def _acreate(self, client: AsyncAnthropic, call: ApiCall) -> Any:
-        return await client.messages.create(**call.payload, timeout=call.timeout)
+        create = client.messages.with_raw_response.create
+        raw = await create(**call.payload, timeout=call.timeout)
+        return await raw.json()
 
     def _events(self, client: Anthropic, call: ApiCall) -> Generator[Any, None, None]:
-        stream = client.messages.create(**call.payload, timeout=call.timeout)
-        with stream:
-            yield from stream
+        create = client.messages.with_streaming_response.create
+        with create(**call.payload, timeout=call.timeout) as response:
+            for event in sse.events(response.iter_lines()):
+                yield sse.raise_if_error(event, response.http_response)
 
     async def _aevents(self, client: AsyncAnthropic, call: ApiCall) -> AsyncIterator[Any]:
-        stream = await client.messages.create(**call.payload, timeout=call.timeout)
-        async with stream:
-            async for event in stream:
-                yield event
+        create = client.messages.with_streaming_response.create
+        async with create(**call.payload, timeout=call.timeout) as response:
+            async for event in sse.aevents(response.iter_lines()):
+                yield sse.raise_if_error(event, response.http_response)

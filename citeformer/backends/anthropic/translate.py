@@ -31,6 +31,7 @@ joined stream equals the whole answer, citations and offsets included.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -290,8 +291,15 @@ class CitationAssembler:
     def cite(self, citation: Any) -> None:
         """A citation of the current block (``char_location`` or another document kind)."""
         index = _get(citation, "document_index")
-        if not isinstance(index, int) or isinstance(index, bool):
+        if index is None:
             return  # not a document citation (web search results...): nothing to map
+        if not isinstance(index, int) or isinstance(index, bool):
+            # true, 1.5, "1": never guessed into an id (true is not document 1).
+            scalar = isinstance(index, (bool, float, str))
+            shown = json.dumps(index)[:40] if scalar else f"<{type(index).__name__}>"
+            at = self._length
+            self._invalid.append(InvalidMarker(f"document {shown}", at, at, "malformed"))
+            return
         source_id = index + 1
         if not 1 <= source_id <= self._n:
             marker = self._style.marker([source_id]) if source_id > 0 else f"document {index}"

@@ -39,7 +39,7 @@ from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.grammar.render import to_ebnf, to_gbnf
 from citeformer.grammar.schema import to_json_schema
-from citeformer.markers import MarkerParser, TextEvent, neutralize
+from citeformer.markers import neutralize
 
 Constraint = Literal["json_schema", "grammar", "none"]
 GrammarDialect = Literal["vllm", "llama.cpp", "sglang", "fireworks"]
@@ -177,17 +177,17 @@ def decode_completion(
     choice = choices[0]
     message = choice.message
     finish = getattr(choice, "finish_reason", None)
-    style = request.language.marker_style
     dropped: tuple[InvalidMarker, ...] = ()
-    refusal = getattr(message, "refusal", None)
-    if refusal:
-        text, finish = neutralize(refusal, style), "refusal"
-    elif shape.constraint == "json_schema":
-        text, dropped = decode_segments(
-            message.content or "", request.language, provider, truncated=finish in _TRUNCATING
-        )
+    refusal = getattr(message, "refusal", None) or ""
+    content = message.content or ""
+    if shape.constraint == "json_schema" and (content or not refusal):
+        truncated = finish in _TRUNCATING or bool(refusal)
+        text, dropped = decode_segments(content, request.language, provider, truncated=truncated)
     else:
-        text = message.content or ""
+        text = content
+    if refusal:
+        text = _with_refusal(text, neutralize(refusal, request.language.marker_style))
+        finish = "refusal"
     info = CallInfo(
         usage=usage_of(getattr(response, "usage", None)),
         finish_reason=finish,
@@ -202,8 +202,9 @@ class ChatStreamDecoder:
 
     Schema mode parses the JSON as it grows and releases text as soon as it is
     settled; grammar and plain modes pass content through (the orchestrator's
-    marker parser holds back partial markers). A refusal streams as neutralised
-    text and ends with ``finish_reason="refusal"``.
+    marker parser holds back partial markers). A refusal is held until the end and
+    follows the content there, neutralised, with ``finish_reason="refusal"``: the
+    same text as :func:`decode_completion` gives, however the deltas interleave.
     """
 
     __slots__ = (
@@ -211,6 +212,7 @@ class ChatStreamDecoder:
         "_provider",
         "_refusal",
         "_refusal_style",
+        "_said",
         "_segments",
         "_shape",
         "_usage",
@@ -224,8 +226,9 @@ class ChatStreamDecoder:
             if shape.constraint == "json_schema"
             else None
         )
-        self._refusal: MarkerParser | None = None
+        self._refusal: list[str] = []
         self._refusal_style = request.language.marker_style
+        self._said = False  # content text has been released
         self._usage: TokenUsage | None = None
         self._finish: str | None = None
 
@@ -240,14 +243,13 @@ class ChatStreamDecoder:
                 continue
             delta = choice.delta
             if getattr(delta, "refusal", None):
-                if self._refusal is None:
-                    self._refusal = MarkerParser(0, self._refusal_style)
-                out += _texts(self._refusal.feed(delta.refusal))
+                self._refusal.append(delta.refusal)  # it goes after the content
             content = getattr(delta, "content", None)
             if content:
                 out += self._segments.feed(content) if self._segments else content
             if choice.finish_reason:
                 self._finish = choice.finish_reason
+        self._said = self._said or bool(out)
         return out
 
     def finish(self) -> BackendText:
@@ -258,19 +260,22 @@ class ChatStreamDecoder:
         """
         dropped: tuple[InvalidMarker, ...] = ()
         finish = self._finish
-        if finish is None and self._refusal is None:
+        refusal = "".join(self._refusal)
+        if finish is None and not refusal:
             raise BackendError(
                 "the stream ended before the model finished (no finish_reason)",
                 provider=self._provider,
                 retryable=True,
             )
-        if self._refusal is not None:
-            text, finish = _texts(self._refusal.flush()), "refusal"
-        elif self._segments is not None:
-            text = self._segments.finish(truncated=finish in _TRUNCATING)
+        text = ""
+        if self._segments is not None and (self._segments.raw or not refusal):
+            truncated = finish in _TRUNCATING or bool(refusal)
+            text = self._segments.finish(truncated=truncated)
             dropped = self._segments.dropped
-        else:
-            text = ""
+        if refusal:
+            said = self._said or bool(text)
+            text = _with_refusal(text, neutralize(refusal, self._refusal_style), said=said)
+            finish = "refusal"
         info = CallInfo(
             usage=self._usage,
             finish_reason=finish,
@@ -280,5 +285,18 @@ class ChatStreamDecoder:
         return BackendText(text, info)
 
 
-def _texts(events: list[Any]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextEvent))
+def _with_refusal(text: str, refusal: str, *, said: bool | None = None) -> str:
+    """The answer text followed by the (neutralised) refusal.
+
+    A reply may carry both (a model that began answering, then refused). The
+    refusal goes last, after a paragraph break when there is content before it: a
+    line break also keeps a marker begun in raw content from taking the refusal's
+    digits (``[1,`` then ``2]``).
+
+    Args:
+        text: The content text not yet released.
+        refusal: The neutralised refusal.
+        said: Whether content text was released before ``text`` (default: ``text``).
+    """
+    before = bool(text) if said is None else said
+    return f"{text}\n\n{refusal}" if before and refusal else text + refusal
