@@ -28,6 +28,7 @@ import difflib
 import inspect
 import math
 import os
+import re
 import threading
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping
@@ -50,6 +51,10 @@ DEFAULT_TIMEOUT = 60.0
 ASYNC_POOL_LIMITS = {"max_connections": 1000, "max_keepalive_connections": 100}
 """Connection limits for async HTTP clients citeformer builds itself (the openai SDK's
 defaults; sized for fan-out)."""
+
+
+_SECRET_NAME = re.compile(r"key|token|secret|password|credential", re.I)
+_SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret", re.I)
 
 
 class StreamDecoder(Protocol):
@@ -229,7 +234,18 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
         return True
 
     def _secrets(self) -> Iterable[str]:
-        return (self._api_key.get_secret_value(),) if self._api_key else ()
+        """The key, and credentials passed through ``client_kwargs`` (tokens, auth headers)."""
+        found = [self._api_key.get_secret_value()] if self._api_key else []
+        for name, value in self._client_kwargs.items():
+            if isinstance(value, str) and _SECRET_NAME.search(name):
+                found.append(value)
+            elif isinstance(value, Mapping):  # default_headers={"Authorization": ...}
+                found += [
+                    v.removeprefix("Bearer ").strip()
+                    for k, v in value.items()
+                    if isinstance(k, str) and isinstance(v, str) and _SECRET_HEADER.search(k)
+                ]
+        return found
 
     def _api_key_value(self) -> str | None:
         return self._api_key.get_secret_value() if self._api_key else None

@@ -177,3 +177,19 @@ def test_a_401_echoing_the_key_leaks_it_nowhere(
     restored = pickle.loads(pickle.dumps(error))
     assert type(restored) is type(error) and str(restored) == str(error)
     assert (restored.status, restored.request_id) == (401, error.request_id)
+
+
+def test_credentials_passed_through_client_kwargs_are_scrubbed_too() -> None:
+    from citeformer.backends.openai import OpenAIBackend
+
+    backend = OpenAIBackend(
+        "gpt-test",
+        api_key="sk-main-0123456789",
+        client_kwargs={
+            "default_headers": {"Authorization": "Bearer tok-header-0123456789", "X-App": "a"},
+            "organization": "org-visible",
+        },
+    )
+    secrets = set(backend._secrets())
+    assert {"sk-main-0123456789", "tok-header-0123456789"} <= secrets
+    assert "org-visible" not in secrets and "a" not in secrets
