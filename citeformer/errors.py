@@ -18,7 +18,8 @@ says how) and runtime failures (something went wrong while generating)::
         │   ├── RateLimitError          429
         │   ├── BackendTimeoutError     the call ran past its timeout
         │   ├── ContentFilteredError    refusal or content filter
-        │   └── BackendContractError    a backend returned something other than text
+        │   ├── BackendContractError    a backend returned something other than text
+        │   └── UnexpectedBackendError  a backend raised something outside this tree
         ├── InvalidCitationError        strict mode found markers outside 1..N
         ├── CitationPolicyError         strict mode found text the policy does not allow
         └── StreamInterruptedError      a stream failed mid-way; keeps partial_text
@@ -216,4 +217,13 @@ class BackendContractError(BackendError):
 
     For example ``generate`` returned ``None`` or a stream yielded ``bytes``; the
     message names the backend and what it returned.
+    """
+
+
+class UnexpectedBackendError(BackendError):
+    """A backend raised an exception that is not citeformer's; it is the ``__cause__``.
+
+    ``RuntimeError``, a torch error, an out-of-tree backend's own exception...
+    Every call the orchestrator makes goes through one boundary that raises this, so
+    callers catch :class:`BackendError` whatever the backend.
     """

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, Self
 
-from citeformer.backends.base import Backend
+from citeformer.backends.base import Backend, backend_errors, guard_astream, guard_stream
+from citeformer.backends.call import Piece, Reply
 from citeformer.core import Enforcement, GenerationResult, MarkerStyle, Policy, Source
 from citeformer.errors import InvalidOptionError
 from citeformer.events import Completed
@@ -118,21 +119,22 @@ class Citeformer:
             enforcement=getattr(self.backend, "enforcement", Enforcement.VALIDATED),
             budget=self.prompt_budget,
             options=options,
+            checks=self.backend.option_checks,
             backend_name=type(self.backend).__name__,
         )
 
     @staticmethod
-    def _complete(plan: CallPlan, raw: str) -> GenerationResult:
+    def _complete(plan: CallPlan, reply: Reply) -> GenerationResult:
         assembly = Assembly(plan, raise_early=False, events=False)
-        assembly.feed(raw)
+        assembly.feed_reply(reply)
         (completed,) = assembly.finish()
         assert isinstance(completed, Completed)
         return completed.result
 
     @staticmethod
-    async def _acomplete(plan: CallPlan, raw: str) -> GenerationResult:
+    async def _acomplete(plan: CallPlan, reply: Reply) -> GenerationResult:
         assembly = Assembly(plan, raise_early=False, events=False)
-        assembly.feed(raw)
+        assembly.feed_reply(reply)
         (completed,) = await assembly.afinish()
         assert isinstance(completed, Completed)
         return completed.result
@@ -150,17 +152,19 @@ class Citeformer:
             prompt: The user's question.
             sources: The documents to cite; ``sources[i]`` is cited as ``i + 1``.
             policy: Overrides the default citation policy for this call.
-            **options: ``strict=``, and backend options (``max_tokens``,
-                ``temperature``, ``seed``, ``timeout``...); unknown ones are ignored
-                by backends that do not use them.
+            **options: ``strict=``, ``marker_style=``, and backend options
+                (``max_tokens``, ``temperature``, ``seed``, ``timeout``...); unknown
+                ones are ignored by backends that do not use them.
 
         Raises:
             UsageError: Bad input; the message says what to do.
-            GenerationError: The backend failed, or strict validation failed.
+            GenerationError: The backend failed (always a citeformer error, the
+                original as ``__cause__``), or strict validation failed.
         """
         plan = self._plan(prompt, sources, policy, options)
-        raw = self.backend.generate(plan.prompt, plan.sources, plan.policy, **plan.backend_options)
-        return self._complete(plan, raw)
+        with backend_errors(self.backend):
+            reply = self.backend.complete(plan.call)
+        return self._complete(plan, reply)
 
     async def agenerate(
         self,
@@ -171,10 +175,9 @@ class Citeformer:
     ) -> GenerationResult:
         """Async :meth:`generate` (native on backends with async clients)."""
         plan = self._plan(prompt, sources, policy, options)
-        raw = await self.backend.agenerate(
-            plan.prompt, plan.sources, plan.policy, **plan.backend_options
-        )
-        return await self._acomplete(plan, raw)
+        with backend_errors(self.backend):
+            reply = await self.backend.acomplete(plan.call)
+        return await self._acomplete(plan, reply)
 
     def stream(
         self,
@@ -185,11 +188,10 @@ class Citeformer:
     ) -> StreamingResult:
         """Stream a validated, cited answer; inputs are checked now, work starts on iteration."""
         plan = self._plan(prompt, sources, policy, options)
+        backend = self.backend
 
-        def open_stream() -> Iterator[str]:
-            return self.backend.stream(
-                plan.prompt, plan.sources, plan.policy, **plan.backend_options
-            )
+        def open_stream() -> Iterator[Piece]:
+            return guard_stream(backend, lambda: backend.complete_stream(plan.call))
 
         return StreamingResult(Assembly(plan, raise_early=True), open_stream)
 
@@ -202,10 +204,9 @@ class Citeformer:
     ) -> AsyncStreamingResult:
         """Async stream; a plain call that returns the stream, work starts on iteration."""
         plan = self._plan(prompt, sources, policy, options)
+        backend = self.backend
 
-        def open_stream() -> AsyncIterator[str]:
-            return self.backend.astream(
-                plan.prompt, plan.sources, plan.policy, **plan.backend_options
-            )
+        def open_stream() -> AsyncIterator[Piece]:
+            return guard_astream(backend, lambda: backend.acomplete_stream(plan.call))
 
         return AsyncStreamingResult(Assembly(plan, raise_early=True), open_stream)

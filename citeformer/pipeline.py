@@ -10,18 +10,18 @@ streams feed it many: the same code decides what the answer says either way.
 from __future__ import annotations
 
 import asyncio
-import math
-import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from citeformer.backends.base import (
+from citeformer.backends.call import (
     EMPTY_INFO,
+    BackendCall,
     CallInfo,
     CitationRequest,
+    Piece,
     ProviderCitation,
-    call_info,
+    Reply,
 )
 from citeformer.core import (
     Citation,
@@ -35,7 +35,6 @@ from citeformer.core import (
     Source,
 )
 from citeformer.errors import (
-    BackendContractError,
     CitationPolicyError,
     InvalidCitationError,
     InvalidOptionError,
@@ -46,100 +45,38 @@ from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEve
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.policy import check_policy
 from citeformer.markers import MarkerEvent, MarkerParser, ParseEvent, TextEvent
+from citeformer.options import Check, normalize_options
 from citeformer.prompts import PromptBudget
 from citeformer.render import cached_references, render_references
 
 
 @dataclass(frozen=True, slots=True)
 class CallPlan:
-    """Everything one call needs, prepared before the backend runs."""
+    """Everything one call needs, prepared before the backend runs.
 
-    prompt: str
-    sources: list[Source]
-    policy: Policy
-    marker_style: MarkerStyle
+    Attributes:
+        call: What goes to the backend: the request and the checked options.
+        bibliography_style: The style references are rendered in.
+        strict: Raise instead of removing invalid markers or listing violations.
+        enforcement: The backend's tier, unless the call reports another.
+        backend_name: The backend's class name, for errors.
+    """
+
+    call: BackendCall
     bibliography_style: str
     strict: bool
     enforcement: Enforcement
-    backend_options: dict[str, Any]
-    language: CitationLanguage
     backend_name: str = "backend"
 
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        """The call's sources, in id order."""
+        return self.call.request.sources
 
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
-
-
-def _non_negative_number(value: object) -> bool:
-    number = _number(value)
-    return number is not None and number >= 0
-
-
-def _positive_number(value: object) -> bool:
-    number = _number(value)
-    return number is not None and number > 0
-
-
-def _finite_positive_number(value: object) -> bool:
-    number = _number(value)
-    return number is not None and number > 0 and math.isfinite(number)
-
-
-def _probability(value: object) -> bool:
-    number = _number(value)
-    return number is not None and 0 < number <= 1
-
-
-def _stop_value(value: object) -> bool:
-    return isinstance(value, str) or (
-        isinstance(value, Sequence) and all(isinstance(v, str) for v in value)
-    )
-
-
-_OPTION_CHECKS = {
-    "max_tokens": (_positive_int, "a positive int"),
-    "max_new_tokens": (_positive_int, "a positive int"),
-    "seed": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an int"),
-    "temperature": (_non_negative_number, "a number >= 0"),
-    "top_p": (_probability, "a number in (0, 1]"),
-    "timeout": (_finite_positive_number, "a finite number of seconds > 0"),
-    "stop": (_stop_value, "a str or a list of str"),
-}
-
-
-def check_options(options: Mapping[str, Any]) -> None:
-    """Reject common options of the wrong type, naming what is expected."""
-    for name, value in options.items():
-        check = _OPTION_CHECKS.get(name)
-        if check is not None and value is not None and not check[0](value):
-            raise InvalidOptionError(f"option {name}={value!r} must be {check[1]}")
-
-
-def token_budget(options: dict[str, Any]) -> dict[str, Any]:
-    """One token budget under both names every backend may read.
-
-    ``max_tokens`` is the name; ``max_new_tokens`` (the transformers spelling) is an
-    alias. Both are set to the same value, so a backend reading either honours it.
-
-    Raises:
-        InvalidOptionError: Both are given with different values.
-    """
-    limit, alias = options.get("max_tokens"), options.get("max_new_tokens")
-    if limit is not None and alias is not None and limit != alias:
-        raise InvalidOptionError(
-            f"max_tokens={limit!r} and max_new_tokens={alias!r} disagree; they are one "
-            "option (the answer's token budget): pass only max_tokens"
-        )
-    value = limit if limit is not None else alias
-    if value is None:
-        return options
-    return {**options, "max_tokens": value, "max_new_tokens": value}
+    @property
+    def language(self) -> CitationLanguage:
+        """The call's citation language."""
+        return self.call.request.language
 
 
 def prepare(
@@ -153,33 +90,39 @@ def prepare(
     enforcement: Enforcement,
     budget: PromptBudget | None,
     options: dict[str, Any],
+    checks: Mapping[str, Check] | None = None,
     backend_name: str = "backend",
 ) -> CallPlan:
-    """Check the inputs and build the call plan (no I/O)."""
+    """Check the inputs and build the call plan (no I/O).
+
+    Args:
+        prompt: The question.
+        sources: The sources.
+        policy: The call's policy.
+        marker_style: The call's marker style.
+        bibliography_style: The reference style.
+        strict: Strict validation.
+        enforcement: The backend's tier.
+        budget: How much source text the prompt may hold.
+        options: The backend options of the call.
+        checks: The backend's own option checks.
+        backend_name: For errors.
+    """
     if not isinstance(prompt, str):
         raise InvalidPromptError(f"prompt must be a str, got {type(prompt).__name__}")
     if not prompt.strip():
         raise InvalidPromptError("prompt is empty; pass the user's question")
     if not isinstance(strict, bool):
         raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
-    check_options(options)
-    options = token_budget(options)
-    # build() checks and coerces the sources once; the plan reuses its list.
+    checked = normalize_options(options, checks)
     request = CitationRequest.build(
         prompt, sources, policy, marker_style=marker_style, budget=budget
     )
-    source_list = list(request.sources)
-    backend_options = {**options, "request": request, "marker_style": marker_style}
     return CallPlan(
-        prompt=prompt,
-        sources=source_list,
-        policy=policy,
-        marker_style=marker_style,
+        call=BackendCall(request, checked),
         bibliography_style=bibliography_style,
         strict=strict,
         enforcement=enforcement,
-        backend_options=backend_options,
-        language=request.language,
         backend_name=backend_name,
     )
 
@@ -199,7 +142,7 @@ class Assembly:
         self._raise_early = raise_early
         self._want_events = events
         self._citations_so_far: list[Citation] = []
-        self._parser = MarkerParser(len(plan.sources), plan.marker_style)
+        self._parser = MarkerParser(len(plan.sources), plan.language.marker_style)
         self._parts: list[str] = []
         self._markers: list[MarkerEvent] = []
         self._invalid: list[InvalidMarker] = []
@@ -219,26 +162,21 @@ class Assembly:
         """Raw backend text received so far."""
         return "".join(self._raw)
 
-    def feed(self, raw: str) -> list[StreamEvent]:
-        """Take one raw chunk (it may carry call info).
-
-        Raises:
-            BackendContractError: The backend gave something other than a ``str``.
-        """
-        if not isinstance(raw, str):
-            raise BackendContractError(
-                f"returned {_short(raw)} ({type(raw).__name__}), not text: the Backend "
-                "contract is that generate() returns a str and stream() yields str "
-                "chunks; fix the backend",
-                provider=self._plan.backend_name,
-            )
-        info = call_info(raw)
-        if info is not EMPTY_INFO:
-            self._add_info(info)
-        if not raw:
+    def feed(self, piece: Piece) -> list[StreamEvent]:
+        """Take one piece of the backend's output: answer text, or facts about the call."""
+        if isinstance(piece, CallInfo):
+            self._add_info(piece)
             return []
-        self._raw.append(raw)
-        return self._translate(self._parser.feed(raw))
+        if not piece:
+            return []
+        self._raw.append(piece)
+        return self._translate(self._parser.feed(piece))
+
+    def feed_reply(self, reply: Reply) -> None:
+        """Take a whole reply (``generate``)."""
+        if reply.info is not EMPTY_INFO:
+            self._add_info(reply.info)
+        self.feed(reply.text)
 
     def finish(self) -> list[StreamEvent]:
         """Settle the end of the text and build the result."""
@@ -274,7 +212,7 @@ class Assembly:
             return tuple(c for m in self._markers for c in self._citations(m))
         return tuple(self._citations_so_far)
 
-    def _reference_args(self) -> tuple[list[Source], list[int], str]:
+    def _reference_args(self) -> tuple[tuple[Source, ...], list[int], str]:
         cited = list(dict.fromkeys(c.source_id for c in self._citations_so_far))
         return self._plan.sources, cited, self._plan.bibliography_style
 
@@ -284,7 +222,7 @@ class Assembly:
             text=self.text,
             citations=self._final_citations(),
             references=references,
-            sources=tuple(plan.sources),
+            sources=plan.sources,
             usage=self._info.usage,
             finish_reason=self._info.finish_reason,
             enforcement=self._info.enforcement or plan.enforcement,
@@ -360,8 +298,3 @@ class Assembly:
                 )
             )
         return out
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -12,8 +12,14 @@ from types import TracebackType
 from typing import Any, Self
 
 from citeformer.backends.base import aclose_iterator
+from citeformer.backends.call import Piece
 from citeformer.core import GenerationResult
-from citeformer.errors import CitationPolicyError, InvalidCitationError, StreamInterruptedError
+from citeformer.errors import (
+    CitationPolicyError,
+    InvalidCitationError,
+    StreamInterruptedError,
+    UnexpectedBackendError,
+)
 from citeformer.events import Completed, StreamEvent, TextDelta
 from citeformer.pipeline import Assembly
 
@@ -60,7 +66,10 @@ class _StreamBase:
             exc, (InvalidCitationError, CitationPolicyError, StreamInterruptedError)
         ):
             wrapped = self._assembly.interrupted(exc, partial_text=self.text)
-            wrapped.__cause__ = exc
+            # What the backend raised: the boundary's wrapper adds nothing the
+            # interruption does not already say.
+            cause = exc.__cause__ if isinstance(exc, UnexpectedBackendError) else None
+            wrapped.__cause__ = cause if isinstance(cause, Exception) else exc
             self._error = wrapped
             return wrapped
         self._error = exc
@@ -75,10 +84,10 @@ class StreamingResult(_StreamBase):
     :class:`~citeformer.errors.StreamInterruptedError` with ``partial_text``.
     """
 
-    def __init__(self, assembly: Assembly, open_stream: Callable[[], Iterator[str]]) -> None:
+    def __init__(self, assembly: Assembly, open_stream: Callable[[], Iterator[Piece]]) -> None:
         super().__init__(assembly)
         self._open = open_stream
-        self._iterator: Iterator[str] | None = None
+        self._iterator: Iterator[Piece] | None = None
         self._events = self._run()
 
     def _run(self) -> Generator[StreamEvent, None, None]:
@@ -143,10 +152,10 @@ class AsyncStreamingResult(_StreamBase):
     abandoned stream is closed when it is garbage-collected.
     """
 
-    def __init__(self, assembly: Assembly, open_stream: Callable[[], AsyncIterator[str]]) -> None:
+    def __init__(self, assembly: Assembly, open_stream: Callable[[], AsyncIterator[Piece]]) -> None:
         super().__init__(assembly)
         self._open = open_stream
-        self._iterator: AsyncIterator[str] | None = None
+        self._iterator: AsyncIterator[Piece] | None = None
         self._events = self._run()
         self._consumer: asyncio.Task[Any] | None = None
         self._closer: asyncio.Task[None] | None = None

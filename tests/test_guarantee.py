@@ -51,18 +51,18 @@ def test_hole_1_per_call_marker_style_is_honoured_everywhere() -> None:
         return "Paris {99} and {1}."
 
     class Spy(MockBackend):
-        def generate(self, prompt: str, sources: Any, policy: Any, **options: Any) -> str:
-            seen.append(options)
-            return super().generate(prompt, sources, policy, **options)
+        def complete(self, call: Any) -> Any:
+            seen.append(call)
+            return super().complete(call)
 
     cf = Citeformer(Spy(reply))
     result = cf.generate("q", ["s"], marker_style="curly")
     assert result.text == "Paris and {1}."
     assert [m.text for m in result.invalid_markers] == ["{99}"]
     assert [c.marker for c in result.citations] == ["{1}"]
-    assert seen[0]["marker_style"] is MarkerStyle.CURLY
-    assert seen[0]["request"].language.marker_style is MarkerStyle.CURLY
-    assert "{1}" in seen[0]["request"].messages[1]["content"]  # the prompt's labels
+    assert seen[0].marker_style is MarkerStyle.CURLY
+    assert seen[0].public_options()["marker_style"] is MarkerStyle.CURLY
+    assert "{1}" in seen[0].request.messages[1]["content"]  # the prompt's labels
     with pytest.raises(InvalidOptionError, match="unknown marker style"):
         cf.generate("q", ["s"], marker_style="angle")
 

@@ -21,7 +21,7 @@ from citeformer import (
     Source,
     TokenUsage,
 )
-from citeformer.backends.base import Backend, CitationRequest
+from citeformer.backends.base import Backend, BackendCall, CitationRequest, Reply
 from citeformer.errors import InvalidPromptError, UsageError
 
 FRANCE = {
@@ -66,16 +66,15 @@ def test_backend_receives_request_with_language_and_messages() -> None:
         return "ok [2]."
 
     class Spy(MockBackend):
-        def generate(
-            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-        ) -> str:
-            seen.update(options, prompt=prompt, policy=policy)
-            return super().generate(prompt, sources, policy, **options)
+        def complete(self, call: BackendCall) -> Reply:
+            seen.update(call.options, prompt=call.prompt, policy=call.policy, request=call.request)
+            return super().complete(call)
 
     cf = Citeformer(Spy(reply), citation_policy="required", marker_style="paren")
     cf.generate("Which capital?", SOURCES, temperature=0.2)
     request = seen["request"]
     assert isinstance(request, CitationRequest)
+    assert ("request" not in seen and "marker_style" not in seen) or seen["request"] is request
     assert request.language.n == 3
     assert request.language.policy is Policy.REQUIRED
     assert request.language.marker_style is MarkerStyle.PAREN
@@ -209,3 +208,18 @@ async def test_new_bibliography_entries_render_off_the_event_loop() -> None:
     assert len(result.references) == 12
     # Rendering 12 new entries takes citeproc tens of milliseconds; the loop kept ticking.
     assert max(gaps) < max(elapsed / 2, 0.02), (max(gaps), elapsed)
+
+
+def test_an_out_of_tree_backend_gets_public_options_with_the_marker_style() -> None:
+    seen: dict[str, Any] = {}
+
+    class OutOfTree(Backend):
+        def generate(
+            self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+        ) -> str:
+            seen.update(options)
+            return "ok (2)."
+
+    result = Citeformer(OutOfTree(), marker_style="paren").generate("q", SOURCES, seed=3)
+    assert seen == {"seed": 3, "marker_style": MarkerStyle.PAREN}  # no magic "request" key
+    assert result.cited_ids == [2]

@@ -26,7 +26,7 @@ from citeformer import (
     TokenUsage,
 )
 from citeformer.backends.base import Backend, BackendText, CallInfo
-from citeformer.errors import InvalidCitationError
+from citeformer.errors import InvalidCitationError, UnexpectedBackendError
 from citeformer.markers import validate
 
 SOURCES = [Source(f"Source text {i}.", {"title": f"Doc {i}"}) for i in range(1, 12)]
@@ -140,10 +140,12 @@ async def test_async_failure_mid_stream_keeps_what_arrived() -> None:
     assert info.value.__cause__ is boom
 
 
-def test_failure_before_any_text_raises_the_original_error() -> None:
-    cf = Citeformer(MockBackend("x", error=PermissionError("bad key")))
-    with pytest.raises(PermissionError):
+def test_failure_before_any_text_raises_a_backend_error_with_the_original() -> None:
+    boom = PermissionError("bad key")
+    cf = Citeformer(MockBackend("x", error=boom))
+    with pytest.raises(UnexpectedBackendError, match="PermissionError: bad key") as info:
         list(cf.stream("q", SOURCES))
+    assert info.value.__cause__ is boom
 
 
 def test_strict_stream_raises_at_the_first_invalid_marker() -> None:

@@ -36,10 +36,19 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import SecretStr
 
-from citeformer.backends.base import Backend, BackendText, CitationRequest, aclose_iterator
+from citeformer.backends.base import (
+    BackendCall,
+    BackendText,
+    CallBackend,
+    CitationRequest,
+    Piece,
+    Reply,
+    aclose_iterator,
+    call_info,
+)
+from citeformer.backends.call import pieces
 from citeformer.backends.provider_errors import translate_error
 from citeformer.backends.retry import RetryPolicy, acall_with_retries, call_with_retries
-from citeformer.core import Policy, Source
 from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
 
 SyncClient = TypeVar("SyncClient")
@@ -92,7 +101,7 @@ class ApiCall:
         self.context: Mapping[str, Any] = context or {}
 
 
-class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
+class ApiBackend(CallBackend, Generic[SyncClient, AsyncClient], abc.ABC):
     """Base class of the hosted-API backends.
 
     Args:
@@ -338,112 +347,96 @@ class ApiBackend(Backend, Generic[SyncClient, AsyncClient], abc.ABC):
 
     # -- the Backend contract ----------------------------------------------------------
 
-    def _call(
-        self,
-        prompt: str,
-        sources: list[Source],
-        policy: Policy,
-        options: Mapping[str, Any],
-        *,
-        stream: bool = False,
-    ) -> ApiCall:
-        return self._prepare(self.request(prompt, sources, policy, options), options, stream=stream)
+    def _api_call(self, call: BackendCall, *, stream: bool) -> ApiCall:
+        return self._prepare(call.request, call.options, stream=stream)
 
     def _call_timeout(self, options: Mapping[str, Any]) -> float:
         """Seconds for one call: its ``timeout=`` option, else the backend's default."""
         timeout = options.get("timeout")
         return float(timeout) if timeout is not None else self.timeout
 
-    def _translate(self, error: BaseException) -> Exception:
+    def _translate_error(self, error: BaseException) -> Exception:
         return translate_error(self.name, error, secrets=self._secrets())
 
-    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+    def _complete(self, call: BackendCall) -> Reply:
         """One request; the response decoded into text with markers."""
-        call = self._call(prompt, sources, policy, options)
+        api_call = self._api_call(call, stream=False)
         client = self.client
 
         def attempt() -> Any:
             try:
-                return self._create(client, call)
+                return self._create(client, api_call)
             except Exception as exc:
-                raise self._translate(exc) from exc
+                raise self._translate_error(exc) from exc
 
-        return self._decode(call_with_retries(self.retry, attempt), call)
+        return _reply(self._decode(call_with_retries(self.retry, attempt), api_call))
 
-    async def agenerate(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> str:
-        """Native async :meth:`generate` on the async client."""
-        call = self._call(prompt, sources, policy, options)
+    async def _acomplete(self, call: BackendCall) -> Reply:
+        """Native async :meth:`_complete` on the async client."""
+        api_call = self._api_call(call, stream=False)
         client = self.async_client
 
         async def attempt() -> Any:
             try:
-                return await self._acreate(client, call)
+                return await self._acreate(client, api_call)
             except Exception as exc:
-                raise self._translate(exc) from exc
+                raise self._translate_error(exc) from exc
 
-        return self._decode(await acall_with_retries(self.retry, attempt), call)
+        return _reply(self._decode(await acall_with_retries(self.retry, attempt), api_call))
 
-    def stream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> Iterator[str]:
-        """Stream text as the provider sends it; the last chunk carries the facts."""
-        call = self._call(prompt, sources, policy, options, stream=True)
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Stream text as the provider sends it; the call's facts come last."""
+        api_call = self._api_call(call, stream=True)
         client = self.client
-        decoder = self._stream_decoder(call)
+        decoder = self._stream_decoder(api_call)
 
         def open_stream() -> tuple[Generator[Any, None, None], Any]:
-            events = self._events(client, call)
+            events = self._events(client, api_call)
             try:
                 return events, next(events, _END)
             except Exception as exc:
                 events.close()
-                raise self._translate(exc) from exc
+                raise self._translate_error(exc) from exc
 
         events, event = call_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
-                text = decoder.feed(event)
-                if text:
-                    yield text
+                yield from pieces(decoder.feed(event), self.name)
                 try:
                     event = next(events, _END)
                 except Exception as exc:
-                    raise self._translate(exc) from exc
-            yield decoder.finish()
+                    raise self._translate_error(exc) from exc
+            yield from pieces(decoder.finish(), self.name)
         finally:
             events.close()
 
-    async def astream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> AsyncIterator[str]:
-        """Native async :meth:`stream`; cancelling or closing it closes the HTTP stream."""
-        call = self._call(prompt, sources, policy, options, stream=True)
+    async def _acomplete_stream(self, call: BackendCall) -> AsyncIterator[Piece]:
+        """Native async :meth:`_complete_stream`; cancelling it closes the HTTP stream."""
+        api_call = self._api_call(call, stream=True)
         client = self.async_client
-        decoder = self._stream_decoder(call)
+        decoder = self._stream_decoder(api_call)
 
         async def open_stream() -> tuple[AsyncIterator[Any], Any]:
-            events = self._aevents(client, call)
+            events = self._aevents(client, api_call)
             try:
                 return events, await anext(events, _END)
             except BaseException as exc:
                 await aclose_iterator(events)
                 if isinstance(exc, Exception):
-                    raise self._translate(exc) from exc
+                    raise self._translate_error(exc) from exc
                 raise
 
         events, event = await acall_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
-                text = decoder.feed(event)
-                if text:
-                    yield text
+                for piece in pieces(decoder.feed(event), self.name):
+                    yield piece
                 try:
                     event = await anext(events, _END)
                 except Exception as exc:
-                    raise self._translate(exc) from exc
-            yield decoder.finish()
+                    raise self._translate_error(exc) from exc
+            for piece in pieces(decoder.finish(), self.name):
+                yield piece
         finally:
             await aclose_iterator(events)
 
@@ -513,3 +506,7 @@ class _NoLoop:
 
 _NO_LOOP = _NoLoop()
 _END = object()
+
+
+def _reply(text: str) -> Reply:
+    return Reply(str(text), call_info(text))

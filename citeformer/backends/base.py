@@ -18,180 +18,77 @@ method             contract                                       default
 
 Backends with native async clients override ``agenerate``/``astream``; local
 runtimes keep the thread defaults. Out-of-tree backends that implement only
-``generate`` work everywhere, including async code and streaming.
+``generate`` work everywhere, including async code and streaming; besides the
+call's options they receive ``marker_style`` (they need it to write markers).
+
+The orchestrator does not call those four methods directly: it prepares one
+:class:`~citeformer.backends.call.BackendCall` (the citation request and the
+checked options) and hands it to four hooks, ``complete``, ``complete_stream``,
+``acomplete`` and ``acomplete_stream``, which answer with a
+:class:`~citeformer.backends.call.Reply` (text and its facts) or yield text
+pieces and :class:`~citeformer.backends.call.CallInfo` facts. Their defaults call
+the public methods, so every backend is reachable the same way. In-tree backends
+derive from :class:`CallBackend`: they implement the hooks, and get the public
+methods from them.
 
 Per-call facts (token usage, finish reason, provider citation spans) never live
-on the backend instance: a backend returns a :class:`BackendText` (a ``str``)
-carrying a :class:`CallInfo`, and a stream may yield ``BackendText`` chunks (an
-empty final one is the usual way) whose infos are merged in order.
+on the backend instance: they travel in the reply, or, through the public
+methods, on a :class:`~citeformer.backends.call.BackendText` (a ``str``).
 
-The orchestrator passes ``request=`` (a :class:`CitationRequest`: the citation
-language and the assembled messages) among the options; :meth:`Backend.request`
-rebuilds one when a backend is called directly.
+Every call the orchestrator makes goes through one error boundary,
+:func:`backend_errors`: whatever a backend raises reaches the caller as a
+citeformer error (a runtime failure as :class:`~citeformer.errors.BackendError`
+with the original as ``__cause__``; misuse errors stay misuse errors).
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-import dataclasses
-import functools
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
 
-from citeformer.core import (
-    Enforcement,
-    InvalidMarker,
-    MarkerStyle,
-    Policy,
-    Source,
-    TokenUsage,
-    coerce_sources,
+from citeformer.backends.call import (
+    EMPTY_INFO,
+    BackendCall,
+    BackendText,
+    CallInfo,
+    CitationRequest,
+    Piece,
+    ProviderCitation,
+    Reply,
+    call_info,
+    pieces,
 )
-from citeformer.grammar.language import CitationLanguage, citation_language
-from citeformer.prompts import Message, PromptBudget, build_messages
+from citeformer.core import Enforcement, MarkerStyle, Policy, Source
+from citeformer.errors import BackendError, CiteformerError, UnexpectedBackendError
+from citeformer.options import Check
 
-
-@dataclass(frozen=True, slots=True)
-class ProviderCitation:
-    """A citation detail reported by the backend for one marker.
-
-    Attributes:
-        raw_offset: Offset of the marker's opening character in the raw text of
-            this call (the concatenation of all chunks).
-        source_id: The cited source (1-based).
-        cited_text: The supporting passage.
-        source_start: Offset of the passage in the source content.
-        source_end: Offset just past it.
-    """
-
-    raw_offset: int
-    source_id: int
-    cited_text: str | None = None
-    source_start: int | None = None
-    source_end: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    """Facts about one call, travelling with its own return value.
-
-    Attributes:
-        usage: Token usage.
-        finish_reason: ``stop``, ``length``, ``content_filter``...
-        citations: Provider-reported citation details.
-        invalid_markers: Markers the backend itself dropped (for example ids outside
-            a schema's enum returned by a server that ignored the schema).
-        enforcement: Overrides the backend's class-level enforcement for this call.
-    """
-
-    usage: TokenUsage | None = None
-    finish_reason: str | None = None
-    citations: tuple[ProviderCitation, ...] = ()
-    invalid_markers: tuple[InvalidMarker, ...] = ()
-    enforcement: Enforcement | None = None
-
-    def merge(self, later: CallInfo) -> CallInfo:
-        """Combine with facts reported later in the same call (later wins)."""
-        return CallInfo(
-            usage=later.usage if later.usage is not None else self.usage,
-            finish_reason=later.finish_reason or self.finish_reason,
-            citations=self.citations + later.citations,
-            invalid_markers=self.invalid_markers + later.invalid_markers,
-            enforcement=later.enforcement or self.enforcement,
-        )
-
-
-EMPTY_INFO = CallInfo()
-
-
-class BackendText(str):
-    """A ``str`` that also carries the :class:`CallInfo` of the call that made it."""
-
-    __slots__ = ("info",)
-    info: CallInfo
-
-    def __new__(cls, text: str = "", info: CallInfo = EMPTY_INFO) -> Self:
-        """Wrap ``text`` with ``info``."""
-        obj = super().__new__(cls, text)
-        obj.info = info
-        return obj
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (BackendText, (str(self), self.info))
-
-
-def call_info(value: str) -> CallInfo:
-    """The info a backend attached to ``value`` (empty for a plain ``str``)."""
-    return value.info if isinstance(value, BackendText) else EMPTY_INFO
-
-
-@dataclass(frozen=True)
-class CitationRequest:
-    """What the orchestrator prepared for one call.
-
-    Attributes:
-        question: The user's prompt.
-        sources: The sources, in id order.
-        language: The citation language (render it with ``citeformer.grammar``).
-        budget: How much source text the prompt may hold.
-        custom_messages: Messages to use instead of the assembled ones.
-    """
-
-    question: str
-    sources: tuple[Source, ...]
-    language: CitationLanguage
-    budget: PromptBudget | None = None
-    custom_messages: tuple[Message, ...] | None = None
-
-    @functools.cached_property
-    def messages(self) -> tuple[Message, ...]:
-        """Chat messages: instructions, numbered source contents, the question.
-
-        Assembled on first access, so backends that build their own prompt (or none,
-        like ``MockBackend``) never pay for it.
-        """
-        if self.custom_messages is not None:
-            return self.custom_messages
-        return tuple(build_messages(self.question, self.sources, self.language, self.budget))
-
-    @functools.cached_property
-    def segment_messages(self) -> tuple[Message, ...]:
-        """Messages asking for the JSON segment format (schema-tier APIs)."""
-        if self.custom_messages is not None:
-            return self.custom_messages
-        return tuple(
-            build_messages(self.question, self.sources, self.language, self.budget, segments=True)
-        )
-
-    @classmethod
-    def build(
-        cls,
-        question: str,
-        sources: object,
-        policy: Policy | str,
-        *,
-        marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
-        budget: PromptBudget | None = None,
-    ) -> CitationRequest:
-        """Prepare a request (what the orchestrator does before every call).
-
-        Raises:
-            InvalidSourceError: ``sources`` is not a non-empty list of Source or str.
-        """
-        source_list = coerce_sources(sources)
-        language = citation_language(len(source_list), policy, marker_style)
-        return cls(question, tuple(source_list), language, budget)
-
-    def with_messages(self, messages: Sequence[Message]) -> CitationRequest:
-        """A copy that uses ``messages`` instead of the assembled ones."""
-        return dataclasses.replace(self, custom_messages=tuple(messages))
-
+__all__ = [
+    "EMPTY_INFO",
+    "Backend",
+    "BackendCall",
+    "BackendText",
+    "CallBackend",
+    "CallInfo",
+    "CitationRequest",
+    "Piece",
+    "ProviderCitation",
+    "Reply",
+    "aclose_iterator",
+    "backend_errors",
+    "call_info",
+    "collect",
+    "guard_astream",
+    "guard_stream",
+]
 
 _DONE = object()
 _log = logging.getLogger("citeformer.backends")
+T = TypeVar("T")
 
 
 class Backend(abc.ABC):
@@ -201,6 +98,9 @@ class Backend(abc.ABC):
     """Short name used in errors and results."""
     enforcement: ClassVar[Enforcement] = Enforcement.VALIDATED
     """The strongest mechanism this backend applies."""
+    option_checks: ClassVar[Mapping[str, Check]] = {}
+    """Checks of this backend's own call options, added to the common ones
+    (:data:`citeformer.options.COMMON_CHECKS`) and run once before the call."""
 
     @abc.abstractmethod
     def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
@@ -227,33 +127,75 @@ class Backend(abc.ABC):
         the end, since StopIteration cannot cross a future). Closing or cancelling
         this iterator closes the sync iterator once its in-flight ``next`` returns.
         """
-        iterator = await asyncio.to_thread(
-            lambda: iter(self.stream(prompt, sources, policy, **options))
-        )
-        step: asyncio.Future[object] | None = None
+        async for chunk in thread_pull(lambda: self.stream(prompt, sources, policy, **options)):
+            yield chunk
+
+    # -- the prepared call: what the orchestrator uses -------------------------------
+
+    def complete(self, call: BackendCall) -> Reply:
+        """Answer one prepared call; the default calls the public :meth:`generate`."""
+        out = self.generate(call.prompt, call.sources, call.policy, **call.public_options())
+        return Reply.of(out, type(self).__name__)
+
+    def complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Stream one prepared call; the default reads the public :meth:`stream`."""
+        name = type(self).__name__
+        stream = self.stream(call.prompt, call.sources, call.policy, **call.public_options())
         try:
-            while True:
-                step = asyncio.ensure_future(asyncio.to_thread(next, iterator, _DONE))
-                chunk = await asyncio.shield(step)
-                step = None
-                if chunk is _DONE:
-                    return
-                assert isinstance(chunk, str)
-                yield chunk
+            for chunk in stream:
+                yield from pieces(chunk, name)
         finally:
-            _close_later(iterator, step)
+            _close_sync(stream)
+
+    async def acomplete(self, call: BackendCall) -> Reply:
+        """Async :meth:`complete`; the default awaits the public :meth:`agenerate`."""
+        out = await self.agenerate(call.prompt, call.sources, call.policy, **call.public_options())
+        return Reply.of(out, type(self).__name__)
+
+    async def acomplete_stream(self, call: BackendCall) -> AsyncIterator[Piece]:
+        """Async :meth:`complete_stream`; the default reads the public :meth:`astream`."""
+        name = type(self).__name__
+        options = call.public_options()
+        stream = self.astream(call.prompt, call.sources, call.policy, **options)
+        try:
+            async for chunk in stream:
+                for piece in pieces(chunk, name):
+                    yield piece
+        finally:
+            # Closing this generator must close the backend's now, not at GC.
+            await aclose_iterator(stream)
+
+    def build_call(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        policy: Policy | str,
+        options: Mapping[str, Any],
+    ) -> BackendCall:
+        """The prepared call for a direct use of the public methods.
+
+        ``options["marker_style"]`` chooses the citation language's style; the rest is
+        checked as the orchestrator checks it (this backend's :attr:`option_checks`).
+        """
+        return BackendCall.build(prompt, sources, policy, options, checks=self.option_checks)
 
     @staticmethod
     def request(
         prompt: str, sources: Sequence[Source], policy: Policy, options: Mapping[str, Any]
     ) -> CitationRequest:
-        """The orchestrator's request from ``options``, or one built the same way."""
-        request = options.get("request")
-        if isinstance(request, CitationRequest):
-            return request
-        return CitationRequest.build(
-            prompt, sources, policy, marker_style=options.get("marker_style", MarkerStyle.BRACKET)
+        """Deprecated: ``build_call(...).request`` (this builds a request; it sends nothing)."""
+        warnings.warn(
+            "Backend.request(...) is deprecated; use backend.build_call(prompt, sources, "
+            "policy, options).request",
+            DeprecationWarning,
+            stacklevel=2,
         )
+        style = options.get("marker_style", MarkerStyle.BRACKET)
+        return CitationRequest.build(prompt, sources, policy, marker_style=style)
+
+    def error_hint(self, error: BaseException) -> str:
+        """What the caller can do about ``error`` (added to the boundary's message)."""
+        return ""
 
     def close(self) -> None:  # noqa: B027 (optional hook: most backends hold nothing)
         """Release what the backend opened (clients, engines); the default has nothing."""
@@ -269,6 +211,226 @@ class Backend(abc.ABC):
     def __repr__(self) -> str:
         """Class name only: backends may hold credentials, which never appear here."""
         return f"{type(self).__name__}()"
+
+
+class CallBackend(Backend):
+    """Base of the in-tree backends: they implement the prepared call.
+
+    A subclass implements :meth:`_complete` (and, to stream token by token,
+    :meth:`_complete_stream`; natively async ones :meth:`_acomplete` and
+    :meth:`_acomplete_stream`). The public methods build the call from their
+    arguments and run these inside :func:`backend_errors`, so a direct call behaves
+    as a call through the orchestrator. Defaults: the stream yields the whole
+    reply; the async ones run the sync ones in worker threads.
+
+    A user's subclass may still override a public method (a test spy overriding
+    ``generate``): the matching hook then goes through that override, as it would
+    for any backend.
+    """
+
+    _overridden: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._overridden = frozenset(
+            name for name in _PUBLIC_TO_HOOK if getattr(cls, name) is not getattr(CallBackend, name)
+        )
+
+    # -- what the subclass implements ----------------------------------------------
+
+    @abc.abstractmethod
+    def _complete(self, call: BackendCall) -> Reply:
+        """Answer one prepared call."""
+
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Stream one prepared call; the default yields the whole reply."""
+        reply = self.complete(call)
+        if reply.info is not EMPTY_INFO:
+            yield reply.info
+        if reply.text:
+            yield reply.text
+
+    async def _acomplete(self, call: BackendCall) -> Reply:
+        """Async :meth:`_complete`; the default runs it in a worker thread."""
+        return await asyncio.to_thread(self.complete, call)
+
+    async def _acomplete_stream(self, call: BackendCall) -> AsyncIterator[Piece]:
+        """Async :meth:`_complete_stream`; the default pulls it through worker threads."""
+        async for piece in thread_pull(lambda: self.complete_stream(call)):
+            yield piece
+
+    # -- the hooks the orchestrator calls --------------------------------------------
+
+    def complete(self, call: BackendCall) -> Reply:
+        """Answer one prepared call."""
+        if "generate" in self._overridden:
+            return super().complete(call)
+        return self._complete(call)
+
+    def complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Stream one prepared call."""
+        if "stream" in self._overridden:
+            return super().complete_stream(call)
+        return self._complete_stream(call)
+
+    async def acomplete(self, call: BackendCall) -> Reply:
+        """Async :meth:`complete`."""
+        if "agenerate" in self._overridden:
+            return await super().acomplete(call)
+        return await self._acomplete(call)
+
+    def acomplete_stream(self, call: BackendCall) -> AsyncIterator[Piece]:
+        """Async :meth:`complete_stream`."""
+        if "astream" in self._overridden:
+            return super().acomplete_stream(call)
+        return self._acomplete_stream(call)
+
+    # -- the public contract, from the hooks ------------------------------------------
+
+    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
+        """The whole answer; the facts ride on the returned ``BackendText``."""
+        call = self.build_call(prompt, sources, policy, options)
+        with backend_errors(self):
+            return self._complete(call).as_text()
+
+    def stream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> Iterator[str]:
+        """The answer in chunks; facts ride on (possibly empty) ``BackendText`` chunks."""
+        call = self.build_call(prompt, sources, policy, options)
+        guarded = guard_stream(self, lambda: self._complete_stream(call))
+        try:
+            for piece in guarded:
+                yield BackendText("", piece) if isinstance(piece, CallInfo) else piece
+        finally:
+            _close_sync(guarded)
+
+    async def agenerate(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> str:
+        """Async :meth:`generate`."""
+        call = self.build_call(prompt, sources, policy, options)
+        with backend_errors(self):
+            return (await self._acomplete(call)).as_text()
+
+    async def astream(
+        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
+    ) -> AsyncIterator[str]:
+        """Async :meth:`stream`."""
+        call = self.build_call(prompt, sources, policy, options)
+        guarded = guard_astream(self, lambda: self._acomplete_stream(call))
+        try:
+            async for piece in guarded:
+                yield BackendText("", piece) if isinstance(piece, CallInfo) else piece
+        finally:
+            await aclose_iterator(guarded)
+
+
+_PUBLIC_TO_HOOK = ("generate", "stream", "agenerate", "astream")
+
+
+def collect(stream: Iterator[Piece]) -> Reply:
+    """A whole reply from a streaming hook's pieces (text joined, facts merged)."""
+    parts: list[str] = []
+    info = EMPTY_INFO
+    for piece in stream:
+        if isinstance(piece, CallInfo):
+            info = info.merge(piece)
+        else:
+            parts.append(piece)
+    return Reply("".join(parts), info)
+
+
+# -- the error boundary ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def backend_errors(backend: Backend) -> Iterator[None]:
+    """Turn whatever ``backend`` raises inside into citeformer's error tree.
+
+    Citeformer's own errors (misuse included) pass unchanged; any other exception
+    becomes an :class:`~citeformer.errors.UnexpectedBackendError` (a
+    :class:`~citeformer.errors.BackendError`) naming the backend, with the original
+    as ``__cause__``. ``BaseException`` (cancellation, ``KeyboardInterrupt``) passes.
+    """
+    try:
+        yield
+    except CiteformerError:
+        raise
+    except Exception as exc:
+        raise _unexpected(backend, exc) from exc
+
+
+def _unexpected(backend: Backend, exc: Exception) -> BackendError:
+    detail = str(exc) or "(no message)"
+    try:
+        hint = backend.error_hint(exc)
+    except Exception:  # a hint must never hide the failure itself
+        hint = ""
+    return UnexpectedBackendError(
+        f"{type(backend).__name__} raised {type(exc).__name__}: {detail}"
+        + (f" ({hint})" if hint else ""),
+        provider=backend.name,
+    )
+
+
+def guard_stream(backend: Backend, open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
+    """Iterate ``open_stream()`` inside :func:`backend_errors`; closing this closes it."""
+    with backend_errors(backend):
+        iterator = iter(open_stream())
+    try:
+        while True:
+            with backend_errors(backend):
+                item = next(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        with backend_errors(backend):
+            _close_sync(iterator)
+
+
+def _close_sync(iterator: object) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
+async def guard_astream(
+    backend: Backend, open_stream: Callable[[], AsyncIterator[T]]
+) -> AsyncIterator[T]:
+    """Async :func:`guard_stream`."""
+    with backend_errors(backend):
+        iterator = open_stream()
+    try:
+        while True:
+            with backend_errors(backend):
+                item = await anext(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        await aclose_iterator(iterator)
+
+
+async def thread_pull(open_stream: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
+    """A sync iterator pulled one item at a time through worker threads.
+
+    Closing or cancelling this closes the sync iterator once its in-flight ``next``
+    returns (StopIteration cannot cross a future, so a sentinel marks the end).
+    """
+    iterator = await asyncio.to_thread(lambda: iter(open_stream()))
+    step: asyncio.Future[object] | None = None
+    try:
+        while True:
+            step = asyncio.ensure_future(asyncio.to_thread(next, iterator, _DONE))
+            item = await asyncio.shield(step)
+            step = None
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        _close_later(iterator, step)
 
 
 async def aclose_iterator(iterator: object) -> None:
@@ -290,7 +452,7 @@ async def aclose_iterator(iterator: object) -> None:
         _log.debug("an abandoned stream was already being closed by its finaliser")
 
 
-def _close_later(iterator: Iterator[str], step: asyncio.Future[object] | None) -> None:
+def _close_later(iterator: Iterator[Any], step: asyncio.Future[object] | None) -> None:
     """Close a sync iterator off the event loop, after any in-flight ``next``."""
     close = getattr(iterator, "close", None)
     if close is None:

@@ -18,9 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from citeformer.backends.base import Backend, BackendText, CallInfo
-from citeformer.core import Enforcement, Policy, Source, TokenUsage
-from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
+from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply, collect
+from citeformer.core import Enforcement, TokenUsage
+from citeformer.errors import (
+    BackendError,
+    ConfigurationError,
+    InvalidOptionError,
+    MissingDependencyError,
+)
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.render import to_ebnf
 
@@ -43,7 +48,7 @@ def _require_runtime() -> None:
         ) from exc
 
 
-class HFBackend(Backend):
+class HFBackend(CallBackend):
     """A local transformers model whose every marker is grammar-constrained.
 
     Args:
@@ -141,22 +146,14 @@ class HFBackend(Backend):
                 self._compiled.popitem(last=False)
         return compiled
 
-    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
-        """Generate the whole answer (see :meth:`stream` for the options)."""
-        parts: list[str] = []
-        info = CallInfo()
-        for chunk in self.stream(prompt, sources, policy, **options):
-            parts.append(chunk)
-            if isinstance(chunk, BackendText):
-                info = info.merge(chunk.info)
-        return BackendText("".join(parts), info)
+    def _complete(self, call: BackendCall) -> Reply:
+        """The whole answer (see :meth:`_complete_stream` for the options)."""
+        return collect(self._complete_stream(call))
 
-    def stream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> Iterator[str]:
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
         """Yield the answer token by token; closing the iterator stops decoding.
 
-        Options: ``max_new_tokens`` (or ``max_tokens``), ``min_new_tokens`` (EOS is
+        Options: ``max_tokens`` (alias ``max_new_tokens``), ``min_new_tokens`` (EOS is
         masked until then), ``temperature`` (0 = greedy), ``top_p``, ``seed``,
         ``constrain`` (default True; False decodes without the grammar, for baseline
         measurements only).
@@ -164,10 +161,8 @@ class HFBackend(Backend):
         import torch
         import xgrammar as xgr
 
-        request = self.request(prompt, sources, policy, options)
-        max_new = int(
-            options.get("max_new_tokens") or options.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS
-        )
+        request, options = call.request, call.options
+        max_new = int(options.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS)
         min_new = int(options.get("min_new_tokens") or 0)
         temperature = float(options.get("temperature") or 0.0)
         top_p = float(options.get("top_p") or 1.0)
@@ -197,7 +192,10 @@ class HFBackend(Backend):
                     finish = "stop"
                     break
                 if matcher is not None and not matcher.accept_token(token):
-                    raise RuntimeError(f"grammar rejected its own allowed token {token}")
+                    raise BackendError(
+                        f"XGrammar rejected token {token}, which its own mask allowed",
+                        provider=self.name,
+                    )
                 produced += 1
                 delta = decoder.push(token)
                 if delta:
@@ -209,9 +207,9 @@ class HFBackend(Backend):
         tail = decoder.flush()
         usage = TokenUsage(prompt_tokens=int(input_ids.shape[1]), completion_tokens=produced)
         enforcement = None if constrain else Enforcement.VALIDATED
-        yield BackendText(
-            tail, CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
-        )
+        if tail:
+            yield tail
+        yield CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
 
     def _new_cache(self) -> Any:
         from transformers import DynamicCache

@@ -31,27 +31,25 @@ same thread, would wait for itself forever; it raises ``UsageError`` instead.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from citeformer.backends.base import Backend, BackendText, CallInfo, CitationRequest
-from citeformer.core import Enforcement, Policy, Source, TokenUsage
+from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply
+from citeformer.backends.llamacpp_sampler import GrammarSampling
+from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import (
-    BackendError,
     ConfigurationError,
     InvalidOptionError,
     MissingDependencyError,
     UsageError,
 )
 from citeformer.grammar.render import to_gbnf
+from citeformer.options import Check, non_negative_number
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     from llama_cpp import Llama
 
 GGUF_MAGIC = b"GGUF"
@@ -81,158 +79,24 @@ def _check_gguf(path: Path) -> None:
         )
 
 
-def _option(options: Mapping[str, Any], name: str, kind: type, low: float, default: Any) -> Any:
-    """``options[name]`` checked to be a ``kind`` >= ``low``, or ``default``."""
-    value = options.get(name)
-    if value is None:
-        return default
-    ok = isinstance(value, (int, float) if kind is float else kind)
-    if isinstance(value, bool) or not ok or value < low:
-        raise InvalidOptionError(f"{name} must be a {kind.__name__} >= {low}, got {value!r}")
-    return kind(value)
+def _is_bias(value: object) -> bool:
+    if not isinstance(value, Mapping):
+        return False
+    try:
+        return all(float(v) == float(v) and int(k) == k for k, v in value.items())
+    except (TypeError, ValueError):
+        return False
 
 
-def _max_new_tokens(options: Mapping[str, Any]) -> int:
-    name = "max_new_tokens" if options.get("max_new_tokens") is not None else "max_tokens"
-    value: int = _option(options, name, int, 1, DEFAULT_MAX_NEW_TOKENS)
-    return value
+_CHECKS: Mapping[str, Check] = {
+    "top_k": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "min_p": (non_negative_number, "a number >= 0"),
+    "logit_bias": (_is_bias, "a mapping from token ids (ints) to numbers"),
+    "constrain": (lambda v: isinstance(v, bool), "a bool"),
+}
 
 
-class _Sampling:
-    """One call's logits processor: logit bias, the grammar mask, token counts.
-
-    llama.cpp calls it once per sampled token, from inside its sampler chain, with the
-    token ids evaluated so far (the prompt, then this call's tokens). It must never
-    raise there (ctypes would drop the error and sample unmasked): an error is kept in
-    ``error`` and the processor forces end of text instead.
-    """
-
-    def __init__(
-        self,
-        llama: Llama,
-        gbnf: str | None,
-        *,
-        greedy: bool,
-        top_k: int,
-        bias: Mapping[int, float],
-    ) -> None:
-        import llama_cpp
-        import numpy
-
-        self._lib: Any = llama_cpp
-        self._np: Any = numpy
-        self._dtype = numpy.dtype(
-            [("id", numpy.intc), ("logit", numpy.single), ("p", numpy.single)], align=True
-        )
-        self._n_vocab = llama.n_vocab()
-        self._eos = llama.token_eos()
-        self._keep = 1 if greedy else (top_k if 0 < top_k < self._n_vocab else self._n_vocab)
-        self._bias = dict(bias)
-        self._grammar: Any = None
-        if gbnf is not None:
-            vocab = llama_cpp.llama_model_get_vocab(llama.model)
-            self._grammar = llama_cpp.llama_sampler_init_grammar(
-                vocab, gbnf.encode("utf-8"), b"root"
-            )
-            if not self._grammar:
-                raise BackendError("llama.cpp rejected the citation grammar", provider="llamacpp")
-        self.prompt_tokens = 0
-        self.steps = 0
-        self.error: Exception | None = None
-        self._accepted = 0
-        self._closed = False
-
-    def __call__(
-        self, input_ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
-    ) -> npt.NDArray[np.single]:
-        if self._closed:  # a stale sampler chain reused after the call: not ours to mask
-            return scores
-        try:
-            if self.steps == 0:
-                self.prompt_tokens = len(input_ids)
-            self.steps += 1
-            if self.error is None:
-                for token, bias in self._bias.items():
-                    scores[token] += bias
-                if self._grammar is None:
-                    return scores
-                self._advance(input_ids[self.prompt_tokens :])
-                if self._mask(scores):
-                    return scores
-        except Exception as err:  # raising inside llama.cpp's callback would be lost
-            self.error = err
-        scores.fill(-self._np.inf)  # end the text: nothing legal is left, or we failed
-        scores[self._eos] = 0.0
-        return scores
-
-    def _legal(self, ids: npt.NDArray[np.intc]) -> npt.NDArray[np.bool_]:
-        """Which of ``ids`` the grammar allows next."""
-        lib = self._lib
-        array = (lib.llama_token_data * len(ids))()
-        view = self._np.frombuffer(array, dtype=self._dtype)
-        view["id"] = ids
-        view["logit"] = 0.0
-        data = lib.llama_token_data_array(data=array, size=len(ids), selected=-1, sorted=False)
-        lib.llama_sampler_apply(self._grammar, ctypes.byref(data))
-        legal: npt.NDArray[np.bool_] = self._np.isfinite(view["logit"])
-        return legal
-
-    def _advance(self, generated: npt.NDArray[np.intc]) -> None:
-        """Feed the grammar the tokens sampled since the last step."""
-        for token in generated[self._accepted :].tolist():
-            # Accepting an illegal token aborts llama.cpp, so check it first.
-            if not self._legal(self._np.array([token], dtype=self._np.intc))[0]:
-                raise BackendError(
-                    f"token {token} was sampled outside the citation grammar", provider="llamacpp"
-                )
-            self._lib.llama_sampler_accept(self._grammar, token)
-            self._accepted += 1
-
-    def _mask(self, scores: npt.NDArray[np.single]) -> bool:
-        """Leave finite only the ``keep`` best legal tokens, searching best first.
-
-        Returns False when no legal token has a finite score (the caller ends the text).
-        """
-        np = self._np
-        n, keep, width = self._n_vocab, self._keep, self._keep
-        while True:
-            if width >= n:
-                best = np.arange(n, dtype=np.intc)
-            elif width == 1:
-                best = np.array([int(np.argmax(scores))], dtype=np.intc)
-            else:
-                top = np.argpartition(scores, n - width)[n - width :]
-                best = top[np.argsort(-scores[top], kind="stable")].astype(np.intc)
-            legal = best[self._legal(best) & np.isfinite(scores[best])]
-            if len(legal) >= keep or width >= n:
-                break
-            width = min(n, width * 16)
-        if width >= n:  # the whole vocabulary was checked, in id order
-            legal = legal[np.argsort(-scores[legal], kind="stable")]
-        legal = legal[:keep]
-        kept = scores[legal]
-        scores.fill(-np.inf)
-        scores[legal] = kept
-        return len(legal) > 0
-
-    def close(self) -> None:
-        """Free the grammar (llama-cpp-python keeps the last sampler chain around)."""
-        self._closed = True
-        if self._grammar is not None:
-            self._lib.llama_sampler_free(self._grammar)
-            self._grammar = None
-
-    def usage(self, finish_reason: str) -> TokenUsage:
-        """Token usage for a stream (llama-cpp-python reports none there).
-
-        A sampled end-of-generation token is not part of the answer; like it, the
-        token that completes a ``stop`` string is not counted (``generate`` counts it).
-        """
-        ended = 1 if finish_reason == "stop" and self.steps else 0
-        return TokenUsage(self.prompt_tokens, self.steps - ended)
-
-
-class LlamaCppBackend(Backend):
+class LlamaCppBackend(CallBackend):
     """A local GGUF model run by llama.cpp, with the citation grammar as a decoding mask.
 
     Args:
@@ -243,7 +107,7 @@ class LlamaCppBackend(Backend):
         verbose: Let llama.cpp log to stderr (when loading from a path).
         **llama_kwargs: Passed to ``llama_cpp.Llama`` (when loading from a path).
 
-    Call options: ``max_new_tokens`` (alias ``max_tokens``, default 512),
+    Call options: ``max_tokens`` (alias ``max_new_tokens``, default 512),
     ``temperature`` (default 0: greedy), ``top_p``, ``top_k`` (default 40), ``min_p``,
     ``seed``, ``stop``, ``logit_bias`` (token id -> bias) and ``constrain`` (default
     True; False decodes without the grammar, a benchmark baseline reported as the
@@ -262,6 +126,7 @@ class LlamaCppBackend(Backend):
 
     name: ClassVar[str] = "llamacpp"
     enforcement: ClassVar[Enforcement] = Enforcement.GRAMMAR
+    option_checks: ClassVar[Mapping[str, Check]] = _CHECKS
 
     def __init__(
         self,
@@ -331,38 +196,32 @@ class LlamaCppBackend(Backend):
             with self._lock:
                 self._llama.close()
 
-    def _prepare(
-        self, prompt: str, sources: list[Source], policy: Policy, options: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], _Sampling]:
-        """``create_chat_completion`` arguments and the logits processor for one call."""
-        request: CitationRequest = self.request(prompt, sources, policy, options)
-        temperature = _option(options, "temperature", float, 0.0, 0.0)
-        top_k = _option(options, "top_k", int, 0, DEFAULT_TOP_K)
+    def _prepare(self, call: BackendCall) -> tuple[dict[str, Any], GrammarSampling]:
+        """``create_chat_completion`` arguments and the logits processor for one call.
+
+        The options were checked before the call (:attr:`option_checks`).
+        """
+        options = call.options
+        temperature = float(options.get("temperature") or 0.0)
+        top_k = int(options.get("top_k", DEFAULT_TOP_K))
         kwargs: dict[str, Any] = {
-            "messages": [dict(m) for m in request.messages],
-            "max_tokens": _max_new_tokens(options),
+            "messages": [dict(m) for m in call.request.messages],
+            "max_tokens": int(options.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS),
             "temperature": temperature,
             "top_k": top_k,
         }
         for name in ("top_p", "min_p"):
             if options.get(name) is not None:
-                kwargs[name] = _option(options, name, float, 0.0, None)
+                kwargs[name] = float(options[name])
         if options.get("seed") is not None:
-            kwargs["seed"] = _option(options, "seed", int, 0, None)
+            kwargs["seed"] = int(options["seed"])
         stop = options.get("stop")
         if stop is not None:
-            stop = [stop] if isinstance(stop, str) else stop
-            if not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop):
-                raise InvalidOptionError("stop must be a str or a list of str")
-            kwargs["stop"] = list(stop)
-        bias = options.get("logit_bias") or {}
-        try:
-            bias = {int(k): float(v) for k, v in dict(bias).items()}
-        except (TypeError, ValueError) as err:
-            raise InvalidOptionError(f"logit_bias must map token ids to numbers: {err}") from err
-        sampling = _Sampling(
+            kwargs["stop"] = [stop] if isinstance(stop, str) else list(stop)
+        bias = {int(k): float(v) for k, v in (options.get("logit_bias") or {}).items()}
+        sampling = GrammarSampling(
             self._llama,
-            to_gbnf(request.language) if options.get("constrain", True) else None,
+            to_gbnf(call.request.language) if options.get("constrain", True) else None,
             greedy=temperature == 0.0,
             top_k=top_k,
             bias=bias,
@@ -371,8 +230,12 @@ class LlamaCppBackend(Backend):
         return kwargs, sampling
 
     @contextlib.contextmanager
-    def _decoding(self, sampling: _Sampling) -> Iterator[None]:
-        """Hold the instance for one call; wrap runtime errors; clean up after it."""
+    def _decoding(self, sampling: GrammarSampling) -> Iterator[None]:
+        """Hold the instance for one call; clean up after it.
+
+        llama.cpp's own failures (a prompt over the context window...) pass to the
+        error boundary, which names them (:meth:`error_hint` adds what to do).
+        """
         if self._owner == threading.get_ident():
             sampling.close()
             raise UsageError(
@@ -387,12 +250,10 @@ class LlamaCppBackend(Backend):
                 finally:
                     self._owner = None
                     self._rewind(sampling.prompt_tokens)
-        except (ValueError, RuntimeError) as err:
-            raise self._failed(err) from err
         finally:
             sampling.close()
         if sampling.error is not None:
-            raise self._failed(sampling.error) from sampling.error
+            raise sampling.error
 
     def _rewind(self, prompt_tokens: int) -> None:
         """Keep in the KV cache only what a fresh evaluation would compute the same way.
@@ -417,20 +278,18 @@ class LlamaCppBackend(Backend):
         tier = None if options.get("constrain", True) else Enforcement.VALIDATED
         return CallInfo(usage=usage, finish_reason=finish, enforcement=tier)
 
-    def _failed(self, err: BaseException) -> BackendError:
-        if isinstance(err, BackendError):
-            return err
-        hint = ""
-        if "context window" in str(err):
-            hint = (
-                f" (n_ctx is {self._llama.n_ctx()}: load the model with a larger n_ctx, or "
-                "pass Citeformer(prompt_budget=PromptBudget(...)) to shorten the sources)"
+    def error_hint(self, error: BaseException) -> str:
+        """What to do about a llama.cpp failure (the error boundary appends it)."""
+        if "context window" in str(error):
+            return (
+                f"n_ctx is {self._llama.n_ctx()}: load the model with a larger n_ctx, or "
+                "pass Citeformer(prompt_budget=PromptBudget(...)) to shorten the sources"
             )
-        return BackendError(f"{err}{hint}", provider=self.name)
+        return ""
 
-    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
-        """Generate the whole answer under the citation grammar."""
-        kwargs, sampling = self._prepare(prompt, sources, policy, options)
+    def _complete(self, call: BackendCall) -> Reply:
+        """The whole answer under the citation grammar."""
+        kwargs, sampling = self._prepare(call)
         with self._decoding(sampling):
             response: Any = self._llama.create_chat_completion(**kwargs)
         choice = response["choices"][0]
@@ -441,16 +300,14 @@ class LlamaCppBackend(Backend):
             int(usage.get("completion_tokens", 0)),
         )
         text = choice["message"].get("content") or ""
-        return BackendText(text, self._info(options, tokens, finish))
+        return Reply(text, self._info(call.options, tokens, finish))
 
-    def stream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> Iterator[str]:
-        """Yield text as llama.cpp decodes it, then an empty chunk with the call info.
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Text as llama.cpp decodes it, then the call's facts.
 
         Closing the iterator early stops decoding and frees the instance.
         """
-        kwargs, sampling = self._prepare(prompt, sources, policy, options)
+        kwargs, sampling = self._prepare(call)
         finish = "stop"
         with self._decoding(sampling):
             chunks: Any = self._llama.create_chat_completion(stream=True, **kwargs)
@@ -462,7 +319,7 @@ class LlamaCppBackend(Backend):
                     finish = choice.get("finish_reason") or finish
             finally:
                 chunks.close()  # stops decoding when the consumer leaves early
-        yield BackendText("", self._info(options, sampling.usage(finish), finish))
+        yield self._info(call.options, sampling.usage(finish), finish)
 
     def __repr__(self) -> str:
         model_path = getattr(self._llama, "model_path", None)

@@ -6,17 +6,17 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
-from citeformer.backends.base import Backend, BackendText, CallInfo
-from citeformer.core import Enforcement, Policy, Source, TokenUsage
+from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece
+from citeformer.backends.base import Reply as CallReply
+from citeformer.core import Enforcement, Source, TokenUsage
 from citeformer.errors import InvalidOptionError
 
 Reply = str | Sequence[str] | Mapping[str, str] | Callable[[str, Sequence[Source]], str]
 Chunking = int | Sequence[int] | Callable[[str], Sequence[str]]
 
 
-class MockBackend(Backend):
+class MockBackend(CallBackend):
     """A backend that returns scripted text, streamed in the chunks you choose.
 
     Args:
@@ -111,19 +111,17 @@ class MockBackend(Backend):
             i += size
         return out
 
-    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
-        """Return the scripted reply."""
+    def _complete(self, call: BackendCall) -> CallReply:
+        """The scripted reply."""
         if self._error is not None:
             raise self._error
         if self._delay:
             time.sleep(self._delay)
-        return BackendText(self._reply(prompt, sources), self._info(prompt))
+        return CallReply(self._reply(call.prompt, call.sources), self._info(call.prompt))
 
-    def stream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> Iterator[str]:
-        """Yield the scripted reply in chunks, then an empty chunk with the call info."""
-        text = self._reply(prompt, sources)
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """The scripted reply in chunks, then the call's facts."""
+        text = self._reply(call.prompt, call.sources)
         for i, chunk in enumerate(self.split(text)):
             if self._error is not None and i >= self._error_after:
                 raise self._error
@@ -132,7 +130,7 @@ class MockBackend(Backend):
             yield chunk
         if self._error is not None:
             raise self._error
-        yield BackendText("", self._info(prompt))
+        yield self._info(call.prompt)
 
     def __repr__(self) -> str:
         return f"MockBackend(chunks={self._chunks!r})"

@@ -41,17 +41,24 @@ keep the thread defaults (the work is compute-bound).
 from __future__ import annotations
 
 import importlib
-import logging
 import os
-import queue
 import threading
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
-from citeformer.backends.base import Backend, BackendText, CallInfo, CitationRequest
+from citeformer.backends.base import (
+    BackendCall,
+    BackendText,
+    CallBackend,
+    CallInfo,
+    CitationRequest,
+    Piece,
+    Reply,
+    backend_errors,
+)
+from citeformer.backends.vllm_driver import EngineDriver
 from citeformer.core import Enforcement, MarkerStyle, Policy, Source, TokenUsage
 from citeformer.errors import (
     BackendError,
@@ -61,6 +68,7 @@ from citeformer.errors import (
 )
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.render import to_ebnf, to_lark
+from citeformer.options import Check, normalize_options
 
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_ENGINE_KWARGS: dict[str, Any] = {
@@ -72,10 +80,10 @@ DEFAULT_ENGINE_KWARGS: dict[str, Any] = {
 }
 """CPU-friendly engine settings used by :meth:`VLLMBackend.default`."""
 _GRAMMAR_BACKENDS = ("auto", "xgrammar", "guidance")
-_log = logging.getLogger("citeformer.backends.vllm")
 
 BatchItem: TypeAlias = (
-    CitationRequest
+    BackendCall
+    | CitationRequest
     | tuple[str, Sequence[Source], Policy | str]
     | tuple[str, Sequence[Source], Policy | str, Mapping[str, Any]]
 )
@@ -90,72 +98,7 @@ def _import_vllm() -> ModuleType:
         raise MissingDependencyError("VLLMBackend", "vllm", package="vllm") from exc
 
 
-class _Driver:
-    """Shares one ``LLMEngine`` between concurrent callers.
-
-    ``submit`` adds a request; ``next`` returns its next output, stepping the
-    engine when its queue is empty and routing every other output to its owner.
-    The lock serialises ``add_request``/``step``/``abort_request``, which are not
-    thread-safe.
-    """
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self._lock = threading.Lock()
-        self._inbox: dict[str, queue.SimpleQueue[Any]] = {}
-
-    def submit(self, prompts: Sequence[Any], params: Sequence[Any]) -> list[str]:
-        ids = [f"citeformer-{uuid.uuid4().hex}" for _ in prompts]
-        with self._lock:
-            added: list[str] = []
-            try:
-                for rid, prompt, param in zip(ids, prompts, params, strict=True):
-                    self._inbox[rid] = queue.SimpleQueue()
-                    added.append(rid)
-                    self.engine.add_request(rid, prompt, param)
-            except Exception as exc:
-                self._drop(added)
-                raise BackendError(f"vLLM rejected the request: {exc}", provider="vllm") from exc
-        return ids
-
-    def next(self, rid: str) -> Any:
-        inbox = self._inbox[rid]
-        while True:
-            try:
-                out = inbox.get_nowait()
-            except queue.Empty:
-                pass
-            else:
-                if out.finished:
-                    with self._lock:
-                        self._inbox.pop(rid, None)
-                return out
-            with self._lock:
-                if not inbox.empty():
-                    continue
-                try:
-                    outputs = self.engine.step()
-                except Exception as exc:
-                    raise BackendError(f"vLLM engine failed: {exc}", provider="vllm") from exc
-                for out in outputs:
-                    target = self._inbox.get(out.request_id)
-                    if target is not None:
-                        target.put(out)
-
-    def abort(self, rids: Sequence[str]) -> None:
-        with self._lock:
-            self._drop(rids)
-
-    def _drop(self, rids: Sequence[str]) -> None:
-        live = [rid for rid in rids if self._inbox.pop(rid, None) is not None]
-        if live:
-            try:
-                self.engine.abort_request(live)
-            except Exception:  # a dead engine has nothing left to abort
-                _log.debug("aborting vLLM requests failed", exc_info=True)
-
-
-class VLLMBackend(Backend):
+class VLLMBackend(CallBackend):
     """A vLLM model whose every marker is grammar-constrained.
 
     Args:
@@ -168,7 +111,7 @@ class VLLMBackend(Backend):
             multi-node), ``distributed_executor_backend="ray"``, ``quantization``,
             ``structured_outputs_config={"backend": "guidance"}``...
 
-    Call options: ``max_new_tokens`` (alias ``max_tokens``, default 512),
+    Call options: ``max_tokens`` (alias ``max_new_tokens``, default 512),
     ``temperature`` (default 0: greedy), ``top_p``, ``seed``, ``stop`` (a string or a
     list), ``constrain`` (default True; False drops the grammar, a baseline for the
     fabrication benchmark that leaves only the validator). Unknown options are
@@ -181,6 +124,9 @@ class VLLMBackend(Backend):
 
     name = "vllm"
     enforcement = Enforcement.GRAMMAR
+    option_checks: ClassVar[Mapping[str, Check]] = {
+        "constrain": (lambda v: isinstance(v, bool), "a bool"),
+    }
 
     def __init__(self, model: str | os.PathLike[str] | Any, **engine_kwargs: Any) -> None:
         vllm = _import_vllm()
@@ -229,7 +175,7 @@ class VLLMBackend(Backend):
         self.tokenizer: Any = self.llm.get_tokenizer()
         self._tokenizer_lock = threading.Lock()
         self._renderer = getattr(engine, "renderer", None)
-        self._driver = _Driver(engine)
+        self._driver = EngineDriver(engine)
 
     @classmethod
     def default(cls, **engine_kwargs: Any) -> VLLMBackend:
@@ -273,13 +219,10 @@ class VLLMBackend(Backend):
             return render([prompt])[0] if render is not None else prompt
 
     def _params(self, language: CitationLanguage, options: Mapping[str, Any], kind: str) -> Any:
+        """VLLM sampling parameters from options already checked (:attr:`option_checks`)."""
         sp = self._sampling
-        raw_max = options.get("max_new_tokens", options.get("max_tokens"))
-        max_new = DEFAULT_MAX_NEW_TOKENS if raw_max is None else raw_max
-        if isinstance(max_new, bool) or not isinstance(max_new, int) or max_new < 1:
-            raise InvalidOptionError(f"max_new_tokens must be a positive int, got {max_new!r}")
         kwargs: dict[str, Any] = {
-            "max_tokens": max_new,
+            "max_tokens": int(options.get("max_tokens") or DEFAULT_MAX_NEW_TOKENS),
             "temperature": options.get("temperature") or 0.0,
             "output_kind": getattr(sp.RequestOutputKind, kind),
         }
@@ -301,30 +244,33 @@ class VLLMBackend(Backend):
 
     def _prepare(self, item: BatchItem, options: Mapping[str, Any]) -> tuple[Any, Any, bool]:
         """``(prompt, sampling params, constrained)`` for one batch entry."""
-        if isinstance(item, CitationRequest):
+        if isinstance(item, BackendCall):
+            request, merged = item.request, {**options, **item.options}
+        elif isinstance(item, CitationRequest):
             request, merged = item, dict(options)
         else:
             prompt, sources, policy, *rest = item
             merged = {**options, **(rest[0] if rest else {})}
-            style = merged.get("marker_style", MarkerStyle.BRACKET)
+            style = merged.pop("marker_style", MarkerStyle.BRACKET)
             request = CitationRequest.build(prompt, list(sources), policy, marker_style=style)
+        merged = normalize_options(merged, self.option_checks)
         params = self._params(request.language, merged, "FINAL_ONLY")
         return self._prompt(request), params, merged.get("constrain", True) is not False
 
     # -- calls -------------------------------------------------------------------------
 
-    def generate(self, prompt: str, sources: list[Source], policy: Policy, **options: Any) -> str:
-        """Return the answer; its ``CallInfo`` carries usage and the finish reason."""
-        request = self.request(prompt, sources, policy, options)
-        return self.generate_batch([request], **options)[0]
+    def _complete(self, call: BackendCall) -> Reply:
+        """The answer; its facts carry usage and the finish reason."""
+        return self._batch([call], {})[0]
 
     def generate_batch(self, items: Sequence[BatchItem], **options: Any) -> list[BackendText]:
         """Generate many answers in one vLLM batch, each under its own grammar.
 
         Args:
-            items: :class:`CitationRequest` objects (what the orchestrator builds), or
-                ``(prompt, sources, policy)`` tuples with an optional fourth element of
-                per-item options (``{"seed": 3}``) that override ``options``.
+            items: :class:`~citeformer.backends.base.BackendCall` or
+                :class:`CitationRequest` objects, or ``(prompt, sources, policy)``
+                tuples with an optional fourth element of per-item options
+                (``{"seed": 3}``) that override ``options``.
             **options: Call options shared by every item (see the class docstring),
                 plus ``marker_style`` for tuple items.
 
@@ -333,11 +279,15 @@ class VLLMBackend(Backend):
             finish reason. Texts are raw model output: run them through
             ``citeformer.markers.validate`` or ``Citeformer`` to get citations.
         """
+        with backend_errors(self):
+            return [reply.as_text() for reply in self._batch(items, options)]
+
+    def _batch(self, items: Sequence[BatchItem], options: Mapping[str, Any]) -> list[Reply]:
         prepared = [self._prepare(item, options) for item in items]
         if not prepared:
             return []
         ids = self._driver.submit([p[0] for p in prepared], [p[1] for p in prepared])
-        results: list[BackendText] = []
+        results: list[Reply] = []
         try:
             for rid, (_, _, constrained) in zip(ids, prepared, strict=True):
                 out = self._driver.next(rid)
@@ -348,17 +298,14 @@ class VLLMBackend(Backend):
             self._driver.abort(ids[len(results) :])
         return results
 
-    def stream(
-        self, prompt: str, sources: list[Source], policy: Policy, **options: Any
-    ) -> Iterator[str]:
-        """Yield token deltas as vLLM produces them; a final empty chunk carries the info.
+    def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
+        """Token deltas as vLLM produces them, then the call's facts.
 
         Closing the iterator early aborts the request in the engine.
         """
-        request = self.request(prompt, sources, policy, options)
-        params = self._params(request.language, options, "DELTA")
-        constrained = options.get("constrain", True) is not False
-        (rid,) = self._driver.submit([self._prompt(request)], [params])
+        params = self._params(call.request.language, call.options, "DELTA")
+        constrained = call.options.get("constrain", True) is not False
+        (rid,) = self._driver.submit([self._prompt(call.request)], [params])
         finished = False
         completion = 0
         try:
@@ -370,7 +317,7 @@ class VLLMBackend(Backend):
                     finished = True
                     if piece.text:
                         yield piece.text
-                    yield _finish(out, "", completion, constrained)
+                    yield _finish(out, "", completion, constrained).info
                     return
                 if piece.text:
                     yield piece.text
@@ -379,7 +326,7 @@ class VLLMBackend(Backend):
                 self._driver.abort([rid])
 
 
-def _finish(out: Any, text: str, completion_tokens: int, constrained: bool) -> BackendText:
+def _finish(out: Any, text: str, completion_tokens: int, constrained: bool) -> Reply:
     """Wrap ``text`` with the usage and finish reason of a finished ``RequestOutput``."""
     reason = out.outputs[0].finish_reason
     if reason not in ("stop", "length"):
@@ -390,4 +337,4 @@ def _finish(out: Any, text: str, completion_tokens: int, constrained: bool) -> B
         cached_tokens=out.num_cached_tokens or 0,
     )
     enforcement = None if constrained else Enforcement.VALIDATED
-    return BackendText(text, CallInfo(usage=usage, finish_reason=reason, enforcement=enforcement))
+    return Reply(text, CallInfo(usage=usage, finish_reason=reason, enforcement=enforcement))

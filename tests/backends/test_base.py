@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from citeformer import Policy, Source, TokenUsage
+from citeformer import MarkerStyle, MockBackend, Policy, Source, TokenUsage
 from citeformer.backends.base import (
     Backend,
     BackendText,
@@ -116,8 +116,12 @@ def test_call_info_merge_keeps_order_and_later_wins() -> None:
     assert [c.source_id for c in merged.citations] == [1, 2]
 
 
-def test_request_is_rebuilt_when_called_directly() -> None:
-    request = Backend.request("q", S, Policy.REQUIRED, {})
-    assert isinstance(request, CitationRequest)
-    assert request.language.n == 2 and request.language.policy is Policy.REQUIRED
-    assert Backend.request("q", S, Policy.AUTO, {"request": request}) is request
+def test_the_call_is_built_when_a_backend_is_called_directly() -> None:
+    backend = MockBackend("x")
+    call = backend.build_call("q", S, Policy.REQUIRED, {"marker_style": "curly", "seed": 1})
+    assert isinstance(call.request, CitationRequest)
+    assert call.request.language.n == 2 and call.request.language.policy is Policy.REQUIRED
+    assert call.marker_style is MarkerStyle.CURLY
+    assert call.options == {"seed": 1}
+    with pytest.warns(DeprecationWarning, match="build_call"):
+        assert Backend.request("q", S, Policy.AUTO, {}).language.n == 2

@@ -10,10 +10,11 @@ from typing import Any, ClassVar
 import pytest
 
 from citeformer import Citeformer, MarkerStyle, Policy, Source
-from citeformer.backends.base import Backend, call_info
+from citeformer.backends.base import Backend, CitationRequest, call_info
 from citeformer.backends.hf import HFBackend
 from citeformer.errors import ConfigurationError, InvalidOptionError
 from citeformer.markers import validate
+from tests.backends.calls import call_with
 from tests.backends.conformance import SOURCES, BackendConformance
 from tests.grammar.harness import EOS, train_tokenizer
 
@@ -55,9 +56,9 @@ def test_random_model_never_escapes_the_grammar(
     tiny: HFBackend, policy: Policy, style: MarkerStyle
 ) -> None:
     sources = SOURCES[:3]
-    request = Backend.request(FABRICATE, sources, policy, {"marker_style": style})
+    request = CitationRequest.build(FABRICATE, sources, policy, marker_style=style)
     for seed in range(6):
-        raw = tiny.generate(FABRICATE, sources, policy, request=request, temperature=1.5,
+        raw = call_with(tiny, request, temperature=1.5,
                             seed=seed, max_new_tokens=120)  # fmt: skip
         assert validate(raw, 3, style).invalid == (), raw
         if call_info(raw).finish_reason == "stop":
@@ -73,7 +74,7 @@ def test_random_model_without_grammar_is_measurably_different(tiny: HFBackend) -
                       seed=seed, max_new_tokens=120)
         for seed in range(6)
     ]  # fmt: skip
-    language = Backend.request(FABRICATE, SOURCES[:3], Policy.REQUIRED, {}).language
+    language = CitationRequest.build(FABRICATE, SOURCES[:3], Policy.REQUIRED).language
     assert not all(language.is_prefix(raw) for raw in raws)
     assert all(call_info(raw).enforcement is not None for raw in raws)
 
@@ -157,5 +158,5 @@ def test_tokenizer_without_chat_template_is_refused(tiny: HFBackend) -> None:
 
 
 def test_compiled_grammars_are_cached_per_language(tiny: HFBackend) -> None:
-    language = Backend.request("q", [Source("a")] * 12, Policy.AUTO, {}).language
+    language = CitationRequest.build("q", [Source("a")] * 12, Policy.AUTO).language
     assert tiny.compiled_grammar(language) is tiny.compiled_grammar(language)

@@ -30,6 +30,7 @@ from citeformer.errors import (
 )
 from citeformer.grammar.render import to_gbnf
 from citeformer.markers import validate
+from tests.backends.calls import call_with
 from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
 
 SHORT = {"temperature": 0, "max_new_tokens": 48}
@@ -96,11 +97,9 @@ def test_grammar_makes_out_of_range_markers_impossible(
 ) -> None:
     request = _fabrication_request(policy)
     for seed in (1, 2, 3):
-        raw = backend.generate(
-            QUESTION,
-            SOURCES,
-            policy,
-            request=request,
+        raw = call_with(
+            backend,
+            request,
             temperature=0.8,
             seed=seed,
             max_new_tokens=40,
@@ -108,9 +107,7 @@ def test_grammar_makes_out_of_range_markers_impossible(
         assert validate(raw, len(SOURCES), MarkerStyle.BRACKET).invalid == (), raw
         assert call_info(raw).enforcement is None  # the class-level grammar tier applies
     # The unconstrained baseline may fabricate (not asserted); it must say it was not masked.
-    baseline = backend.generate(
-        QUESTION, SOURCES, policy, request=request, constrain=False, **SHORT
-    )
+    baseline = call_with(backend, request, constrain=False, **SHORT)
     assert call_info(baseline).enforcement is Enforcement.VALIDATED
 
 
@@ -119,11 +116,9 @@ def test_other_marker_styles_stay_in_range(backend: LlamaCppBackend) -> None:
         request = CitationRequest.build(
             QUESTION, SOURCES, Policy.REQUIRED, marker_style=style
         ).with_messages(FABRICATION_MESSAGES)  # type: ignore[arg-type]
-        raw = backend.generate(
-            QUESTION,
-            SOURCES,
-            Policy.REQUIRED,
-            request=request,
+        raw = call_with(
+            backend,
+            request,
             temperature=0.8,
             seed=4,
             max_new_tokens=32,
@@ -269,11 +264,9 @@ def test_best_first_mask_equals_llama_cpp_full_grammar(
     llama.reset()  # a fresh evaluation; each call below then re-evaluates the same tail
     # Greedy; sampling from the top 40; sampling from the whole vocabulary (top_k=0).
     for temperature, seed, top_k in ((0.0, None, 40), (0.8, 2, 40), (0.8, 5, 0)):
-        ours = backend.generate(
-            QUESTION,
-            SOURCES,
-            policy,
-            request=request,
+        ours = call_with(
+            backend,
+            request,
             temperature=temperature,
             seed=seed,
             top_k=top_k,

@@ -6,7 +6,7 @@ import pytest
 
 from citeformer import MockBackend, Policy, Source, TokenUsage
 from citeformer.backends.base import Backend, BackendText, call_info
-from citeformer.errors import InvalidOptionError
+from citeformer.errors import InvalidOptionError, RateLimitError, UnexpectedBackendError
 from tests.backends.conformance import BackendConformance
 
 S = [Source("x")]
@@ -45,14 +45,19 @@ def test_usage_and_finish_reason_travel_with_the_text() -> None:
     assert call_info(out).finish_reason == "length"
 
 
-def test_scripted_errors() -> None:
-    backend = MockBackend("abcdef", chunks=2, error=RuntimeError("x"), error_after=2)
+def test_scripted_errors_come_through_the_error_boundary() -> None:
+    boom = RuntimeError("x")
+    backend = MockBackend("abcdef", chunks=2, error=boom, error_after=2)
     iterator = backend.stream("q", S, Policy.AUTO)
     assert [next(iterator), next(iterator)] == ["ab", "cd"]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(UnexpectedBackendError) as info:
         next(iterator)
-    with pytest.raises(RuntimeError):
+    assert info.value.__cause__ is boom
+    with pytest.raises(UnexpectedBackendError):
         backend.generate("q", S, Policy.AUTO)
+    typed = MockBackend("x", error=RateLimitError("slow down", provider="mock"))
+    with pytest.raises(RateLimitError):  # citeformer's own errors pass unchanged
+        typed.generate("q", S, Policy.AUTO)
 
 
 def test_bad_scripts_are_rejected() -> None:

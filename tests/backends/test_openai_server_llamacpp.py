@@ -27,6 +27,7 @@ from citeformer.core import Enforcement, MarkerStyle
 from citeformer.grammar.language import citation_language
 from citeformer.grammar.render import to_gbnf
 from citeformer.markers import validate
+from tests.backends.calls import call_with
 from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
 from tests.backends.test_llamacpp import FABRICATION_MESSAGES
 
@@ -121,11 +122,9 @@ def fabricated_markers(backend: OpenAIBackend) -> int:
     )
     count = 0
     for seed in range(6):
-        raw = backend.generate(
-            QUESTION,
-            SOURCES,
-            Policy.REQUIRED,
-            request=request,
+        raw = call_with(
+            backend,
+            request,
             temperature=0.8,
             seed=seed,
             max_tokens=64,

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from citeformer import MockBackend
+from citeformer import BackendError, MockBackend
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.documents import Document
 from langchain_core.runnables import RunnablePassthrough
@@ -137,9 +137,11 @@ async def test_async_callbacks_get_custom_events_and_errors() -> None:
             errors.append(error)
 
     broken = CiteformerRunnable(backend=MockBackend("x", error=RuntimeError("down")))
-    with pytest.raises(RuntimeError, match="down"):
+    with pytest.raises(BackendError, match="RuntimeError: down") as raised:
         await broken.ainvoke(INPUT, {"callbacks": [ErrorRecorder()]})
-    assert [str(e) for e in errors] == ["down"]
+    # The typed error reaches the callbacks; the backend's own is its cause.
+    assert errors == [raised.value]
+    assert isinstance(raised.value.__cause__, RuntimeError)
 
 
 def test_configurable_fields_switch_policy_and_output() -> None:
