@@ -8,7 +8,7 @@ from citeformer.core import MarkerStyle, Policy
 from citeformer.grammar import language as language_module
 from citeformer.grammar import numbers, render
 from citeformer.grammar.language import citation_language
-from citeformer.grammar.render import to_ebnf, to_lark
+from citeformer.grammar.notation import to_ebnf, to_lark
 
 from ._timing import per_call_us, table
 

@@ -59,7 +59,7 @@ def _compile_rows(backend: Backend) -> list[list[str]]:
     import xgrammar as xgr
 
     from citeformer.backends.hf import HFBackend
-    from citeformer.grammar.render import to_ebnf
+    from citeformer.grammar.notation import to_ebnf
 
     assert isinstance(backend, HFBackend)
     rows = []

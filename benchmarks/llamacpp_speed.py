@@ -19,7 +19,7 @@ from citeformer.core import Policy, Source
 from citeformer.grammar import language as language_module
 from citeformer.grammar import numbers, render
 from citeformer.grammar.language import citation_language
-from citeformer.grammar.render import to_gbnf
+from citeformer.grammar.notation import to_gbnf
 
 from ._timing import per_call_us, table
 

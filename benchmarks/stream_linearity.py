@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Callable
 
-from citeformer.backends.json_segments import SegmentDecoder
+from citeformer.backends._api.json_segments import SegmentDecoder
 from citeformer.core import MarkerStyle, Policy
 from citeformer.grammar.language import citation_language
 from citeformer.markers import MarkerParser

@@ -170,7 +170,7 @@ class Assembly:
         if not piece:
             return []
         self._raw.append(piece)
-        return self._translate(self._parser.feed(piece))
+        return self._stream_events(self._parser.feed(piece))
 
     def feed_reply(self, reply: Reply) -> None:
         """Take a whole reply (``generate``)."""
@@ -199,7 +199,7 @@ class Assembly:
         return events
 
     def _settle(self) -> list[StreamEvent]:
-        events = self._translate(self._parser.flush())
+        events = self._stream_events(self._parser.flush())
         if self._plan.strict and self._invalid:
             raise InvalidCitationError(self._invalid, self.raw_text)
         self._violations = check_policy(self.text, self._plan.language)
@@ -256,7 +256,7 @@ class Assembly:
         if self._plan.strict and self._raise_early and self._invalid:
             raise InvalidCitationError(self._invalid, self.raw_text)
 
-    def _translate(self, parsed: list[ParseEvent]) -> list[StreamEvent]:
+    def _stream_events(self, parsed: list[ParseEvent]) -> list[StreamEvent]:
         events: list[StreamEvent] = []
         want = self._want_events
         for event in parsed:

@@ -24,7 +24,7 @@ from citeformer import (
     Reference,
     Source,
 )
-from citeformer.backends.anthropic.translate import CitationAssembler
+from citeformer.backends.anthropic.codec import CitationAssembler
 from citeformer.errors import (
     BackendContractError,
     CitationPolicyError,
@@ -37,7 +37,7 @@ from citeformer.grammar.recognizer import recognize
 from citeformer.grammar.schema import segments_to_text
 from citeformer.markers import validate
 from citeformer.prompts import build_messages
-from tests.backends.conformance import SOURCES
+from citeformer.testing import SOURCES
 from tests.loopback import openai_wire as wire
 from tests.loopback.server import LoopbackServer
 

@@ -18,7 +18,7 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # citeformer and tests.backends.conformance
+if str(ROOT) not in sys.path:  # citeformer, from this checkout
     sys.path.insert(0, str(ROOT))
 
 from citeformer.backends.vllm import VLLMBackend  # noqa: E402

@@ -15,7 +15,7 @@ from citeformer.backends.vllm import VLLMBackend
 from citeformer.core import Enforcement, MarkerStyle
 from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
 from citeformer.markers import Validation, validate
-from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
+from citeformer.testing import QUESTION, SOURCES, BackendConformance
 
 SEEDS = range(10)
 

@@ -45,12 +45,18 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
-import logging
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
+from citeformer.backends.boundary import (
+    aclose_iterator,
+    backend_errors,
+    close_iterator,
+    guard_astream,
+    guard_stream,
+    thread_pull,
+)
 from citeformer.backends.call import (
     EMPTY_INFO,
     BackendCall,
@@ -64,7 +70,6 @@ from citeformer.backends.call import (
     pieces,
 )
 from citeformer.core import Enforcement, MarkerStyle, Policy, Source
-from citeformer.errors import BackendError, CiteformerError, UnexpectedBackendError
 from citeformer.options import Check
 
 __all__ = [
@@ -85,10 +90,6 @@ __all__ = [
     "guard_astream",
     "guard_stream",
 ]
-
-_DONE = object()
-_log = logging.getLogger("citeformer.backends")
-T = TypeVar("T")
 
 
 class Backend(abc.ABC):
@@ -145,7 +146,7 @@ class Backend(abc.ABC):
             for chunk in stream:
                 yield from pieces(chunk, name)
         finally:
-            _close_sync(stream)
+            close_iterator(stream)
 
     async def acomplete(self, call: BackendCall) -> Reply:
         """Async :meth:`complete`; the default awaits the public :meth:`agenerate`."""
@@ -303,7 +304,7 @@ class CallBackend(Backend):
             for piece in guarded:
                 yield BackendText("", piece) if isinstance(piece, CallInfo) else piece
         finally:
-            _close_sync(guarded)
+            close_iterator(guarded)
 
     async def agenerate(
         self, prompt: str, sources: list[Source], policy: Policy, **options: Any
@@ -339,138 +340,3 @@ def collect(stream: Iterator[Piece]) -> Reply:
         else:
             parts.append(piece)
     return Reply("".join(parts), info)
-
-
-# -- the error boundary ------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def backend_errors(backend: Backend) -> Iterator[None]:
-    """Turn whatever ``backend`` raises inside into citeformer's error tree.
-
-    Citeformer's own errors (misuse included) pass unchanged; any other exception
-    becomes an :class:`~citeformer.errors.UnexpectedBackendError` (a
-    :class:`~citeformer.errors.BackendError`) naming the backend, with the original
-    as ``__cause__``. ``BaseException`` (cancellation, ``KeyboardInterrupt``) passes.
-    """
-    try:
-        yield
-    except CiteformerError:
-        raise
-    except Exception as exc:
-        raise _unexpected(backend, exc) from exc
-
-
-def _unexpected(backend: Backend, exc: Exception) -> BackendError:
-    detail = str(exc) or "(no message)"
-    try:
-        hint = backend.error_hint(exc)
-    except Exception:  # a hint must never hide the failure itself
-        hint = ""
-    return UnexpectedBackendError(
-        f"{type(backend).__name__} raised {type(exc).__name__}: {detail}"
-        + (f" ({hint})" if hint else ""),
-        provider=backend.name,
-    )
-
-
-def guard_stream(backend: Backend, open_stream: Callable[[], Iterator[T]]) -> Iterator[T]:
-    """Iterate ``open_stream()`` inside :func:`backend_errors`; closing this closes it."""
-    with backend_errors(backend):
-        iterator = iter(open_stream())
-    try:
-        while True:
-            with backend_errors(backend):
-                item = next(iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        with backend_errors(backend):
-            _close_sync(iterator)
-
-
-def _close_sync(iterator: object) -> None:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
-
-
-async def guard_astream(
-    backend: Backend, open_stream: Callable[[], AsyncIterator[T]]
-) -> AsyncIterator[T]:
-    """Async :func:`guard_stream`."""
-    with backend_errors(backend):
-        iterator = open_stream()
-    try:
-        while True:
-            with backend_errors(backend):
-                item = await anext(iterator, _DONE)
-            if item is _DONE:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        await aclose_iterator(iterator)
-
-
-async def thread_pull(open_stream: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """A sync iterator pulled one item at a time through worker threads.
-
-    Closing or cancelling this closes the sync iterator once its in-flight ``next``
-    returns (StopIteration cannot cross a future, so a sentinel marks the end).
-    """
-    iterator = await asyncio.to_thread(lambda: iter(open_stream()))
-    step: asyncio.Future[object] | None = None
-    try:
-        while True:
-            step = asyncio.ensure_future(asyncio.to_thread(next, iterator, _DONE))
-            item = await asyncio.shield(step)
-            step = None
-            if item is _DONE:
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        _close_later(iterator, step)
-
-
-async def aclose_iterator(iterator: object) -> None:
-    """Close an async iterator if it can be closed.
-
-    When an abandoned stream is garbage-collected, asyncio finalises each async
-    generator of the chain on its own; an outer one then finds the inner one already
-    closing ("aclose(): asynchronous generator is already running"). The inner one's
-    own finaliser releases its resources, so that error is expected and dropped.
-    """
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is None:
-        return
-    try:
-        await aclose()
-    except RuntimeError as exc:
-        if "already running" not in str(exc):
-            raise
-        _log.debug("an abandoned stream was already being closed by its finaliser")
-
-
-def _close_later(iterator: Iterator[Any], step: asyncio.Future[object] | None) -> None:
-    """Close a sync iterator off the event loop, after any in-flight ``next``."""
-    close = getattr(iterator, "close", None)
-    if close is None:
-        return
-    loop = asyncio.get_running_loop()
-
-    def close_quietly() -> None:
-        try:
-            close()
-        except Exception:  # the stream is being abandoned; nobody is left to tell
-            _log.debug("closing an abandoned backend stream failed", exc_info=True)
-
-    def run_close(done: object = None) -> None:
-        if isinstance(done, asyncio.Future) and not done.cancelled():
-            done.exception()  # retrieved, so asyncio does not warn about it
-        loop.run_in_executor(None, close_quietly)
-
-    if step is None or step.done():
-        run_close()
-    else:
-        step.add_done_callback(run_close)

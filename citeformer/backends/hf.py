@@ -27,7 +27,7 @@ from citeformer.errors import (
     MissingDependencyError,
 )
 from citeformer.grammar.language import CitationLanguage
-from citeformer.grammar.render import to_ebnf
+from citeformer.grammar.notation import to_ebnf
 
 if TYPE_CHECKING:
     import torch

@@ -46,7 +46,7 @@ from citeformer.errors import (
     MissingDependencyError,
     UsageError,
 )
-from citeformer.grammar.render import to_gbnf
+from citeformer.grammar.notation import to_gbnf
 from citeformer.options import Check, non_negative_number
 
 if TYPE_CHECKING:

@@ -67,7 +67,7 @@ from citeformer.errors import (
     MissingDependencyError,
 )
 from citeformer.grammar.language import CitationLanguage
-from citeformer.grammar.render import to_ebnf, to_lark
+from citeformer.grammar.notation import to_ebnf, to_lark
 from citeformer.options import Check, normalize_options
 
 DEFAULT_MAX_NEW_TOKENS = 512

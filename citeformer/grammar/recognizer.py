@@ -2,7 +2,7 @@
 
 It runs the same automaton the renderings are generated from, and reads marker
 groups directly (maximal digit runs checked against 1..N), so it serves as an
-independent check of the grammar renderings: the tests require it to agree with
+independent check of the grammar notations: the tests require it to agree with
 XGrammar's and llguidance's matchers on thousands of strings.
 """
 

@@ -91,7 +91,7 @@ class SegmentWriter:
     and the ids are not final until the segment closes).
 
     A caller that reads the document incrementally (:class:`SegmentDecoder
-    <citeformer.backends.json_segments.SegmentDecoder>`) uses :meth:`stream` instead,
+    <citeformer.backends._api.json_segments.SegmentDecoder>`) uses :meth:`stream` instead,
     handing over the open segment's strings as the pieces they arrived in: each call
     then costs what arrived, not the open segment's size, so streaming is linear in
     the document's size whatever its shape.

@@ -17,10 +17,10 @@ import pytest
 
 from citeformer import Citeformer
 from citeformer.backends.anthropic import AnthropicBackend
-from citeformer.backends.anthropic.translate import CitationAssembler, decode_message
+from citeformer.backends.anthropic.codec import CitationAssembler, decode_response
 from citeformer.backends.base import CitationRequest, call_info
 from citeformer.core import MarkerStyle, Policy
-from tests.backends.conformance import QUESTION, SOURCES
+from citeformer.testing import QUESTION, SOURCES
 from tests.loopback import anthropic_wire as wire
 from tests.loopback.server import LoopbackServer
 
@@ -67,7 +67,7 @@ def test_a_value_the_sdk_would_coerce_is_read_as_sent(
 def test_the_assembler_reports_every_index_that_is_not_an_integer(index: object) -> None:
     request = CitationRequest.build("Q?", SOURCES, Policy.AUTO)
     body = wire.message([("Tall", [odd(index)]), (" and old", [EIFFEL])]).body
-    out = decode_message(body, request)
+    out = decode_response(body, request)
     assert out == "Tall and old [1]"
     (invalid,) = call_info(out).invalid_markers
     assert invalid.reason == "malformed" and invalid.text.startswith("document ")

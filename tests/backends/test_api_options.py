@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from citeformer.backends._api import ApiBackend
 from citeformer.backends.anthropic import AnthropicBackend
-from citeformer.backends.api import ApiBackend
 from citeformer.backends.gemini import GeminiBackend
 from citeformer.backends.mistral import MistralBackend
 from citeformer.backends.openai import (

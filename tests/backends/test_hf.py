@@ -14,8 +14,8 @@ from citeformer.backends.base import Backend, CitationRequest, call_info
 from citeformer.backends.hf import HFBackend
 from citeformer.errors import ConfigurationError, InvalidOptionError
 from citeformer.markers import validate
+from citeformer.testing import SOURCES, BackendConformance
 from tests.backends.calls import call_with
-from tests.backends.conformance import SOURCES, BackendConformance
 from tests.grammar.harness import EOS, train_tokenizer
 
 CHATML = (

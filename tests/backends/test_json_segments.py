@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from citeformer.backends.json_segments import SegmentDecoder, decode_segments
+from citeformer.backends._api.json_segments import SegmentDecoder, decode_segments
 from citeformer.core import MarkerStyle, Policy
 from citeformer.errors import BackendError
 from citeformer.grammar.language import CitationLanguage, citation_language

@@ -27,11 +27,12 @@ from citeformer.errors import (
     ConfigurationError,
     InvalidOptionError,
     MissingDependencyError,
+    UnexpectedBackendError,
 )
-from citeformer.grammar.render import to_gbnf
+from citeformer.grammar.notation import to_gbnf
 from citeformer.markers import validate
+from citeformer.testing import QUESTION, SOURCES, BackendConformance
 from tests.backends.calls import call_with
-from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
 
 SHORT = {"temperature": 0, "max_new_tokens": 48}
 FABRICATION_MESSAGES = [
@@ -287,8 +288,14 @@ def test_best_first_mask_equals_llama_cpp_full_grammar(
 
 def test_prompt_over_the_context_window_is_a_backend_error(backend: LlamaCppBackend) -> None:
     huge = [Source("The tower is tall. " * 1200)]
-    with pytest.raises(BackendError, match="n_ctx is 2048"):
+    with pytest.raises(BackendError, match="n_ctx is 2048") as caught:
         backend.generate(QUESTION, huge, Policy.AUTO, **SHORT)
+    # llama-cpp-python's own error, through the one boundary: typed, with the cause.
+    assert isinstance(caught.value, UnexpectedBackendError)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert "context window" in str(caught.value.__cause__)
+    with pytest.raises(UnexpectedBackendError, match="n_ctx is 2048"):
+        asyncio.run(Citeformer(backend).agenerate(QUESTION, huge, **SHORT))
     with pytest.raises(BackendError, match="context window"):
         list(backend.stream(QUESTION, huge, Policy.AUTO, **SHORT))
     out = backend.generate("Say hi.", SOURCES, Policy.AUTO, temperature=0, max_new_tokens=2)

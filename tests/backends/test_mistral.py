@@ -12,7 +12,7 @@ from citeformer import Citeformer
 from citeformer.backends.mistral import MistralBackend
 from citeformer.backends.retry import RetryPolicy
 from citeformer.errors import BackendError, ConfigurationError, ContentFilteredError
-from tests.backends.conformance import QUESTION, SOURCES
+from citeformer.testing import QUESTION, SOURCES
 from tests.backends.schema_api_suite import DOC, SchemaApiSuite
 from tests.loopback import mistral_wire as wire
 from tests.loopback.server import LoopbackServer, Received
@@ -32,6 +32,7 @@ class TestMistralSchemaApi(SchemaApiSuite):
     key_header = "authorization"
     unauthorized = "Unauthorized"
     truncated_body = b'{"id": "x", "choices": [{"message": '
+    error_request_id = "corr-err"
 
     def prompt_of(self, request: Received) -> str:
         return str(request.body["messages"][1]["content"])

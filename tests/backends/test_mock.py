@@ -7,7 +7,7 @@ import pytest
 from citeformer import MockBackend, Policy, Source, TokenUsage
 from citeformer.backends.base import Backend, BackendText, call_info
 from citeformer.errors import InvalidOptionError, RateLimitError, UnexpectedBackendError
-from tests.backends.conformance import BackendConformance
+from citeformer.testing import BackendConformance
 
 S = [Source("x")]
 

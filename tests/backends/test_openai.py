@@ -8,9 +8,8 @@ import json
 import logging
 import pickle
 import sys
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -27,18 +26,17 @@ from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement, Policy
 from citeformer.errors import (
     BackendError,
-    BackendTimeoutError,
     ConfigurationError,
     MissingDependencyError,
     RateLimitError,
-    StreamInterruptedError,
 )
-from citeformer.events import CitationEvent, Completed, TextDelta
 from citeformer.grammar.language import citation_language
-from citeformer.grammar.render import to_gbnf
-from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
+from citeformer.grammar.notation import to_gbnf
+from citeformer.testing import QUESTION, SOURCES
+from tests.backends.api_suite import ApiSuite
+from tests.backends.schema_api_suite import SchemaApiSuite
 from tests.loopback import openai_wire as wire
-from tests.loopback.server import LoopbackServer, Received, Reply
+from tests.loopback.server import LoopbackServer, Received
 
 KEY = "sk-test-SECRET-0123456789"
 FAST_RETRY = RetryPolicy(max_retries=2, initial_backoff=0.01, max_backoff=0.05)
@@ -66,14 +64,78 @@ def backend(loopback: LoopbackServer) -> Iterator[OpenAIBackend]:
     backend.close()
 
 
-class TestOpenAIConformance(BackendConformance):
-    @pytest.fixture(autouse=True)
-    def _server(self, loopback: LoopbackServer) -> None:
-        loopback.reset(wire.answer(ANSWER, size=3))
-        self.server = loopback
+class OpenAIHooks:
+    """Where the openai SDK puts things, for the API suites (hooks only, no tests)."""
 
-    def make_backend(self) -> OpenAIBackend:
-        return make(self.server)
+    model = "gpt-test"
+    wire = wire
+    key = KEY
+    base_path = "/v1"
+    sdk_module = "openai"
+    key_header = "authorization"
+    unauthorized = "Incorrect API key provided"
+    truncated_body = b'{"id": "chatcmpl-x", "object": "chat.completion", "choices": [{"message": '
+    error_request_id = "req_err"
+    # AsyncStream.close() closes the response, not the generators reading it.
+    sdk_leaves_stream_generators_to_gc = True
+
+    def prompt_of(self, request: Received) -> str:
+        return str(request.body["messages"][1]["content"])
+
+    def schema_of(self, request: Received) -> dict[str, Any]:
+        return dict(request.body["response_format"]["json_schema"]["schema"])
+
+    def check_stream_requests(self, requests: Sequence[Received]) -> None:
+        streams = [r for r in requests if r.body.get("stream")]
+        assert streams
+        assert all(r.body["stream_options"] == {"include_usage": True} for r in streams)
+
+    async def raw_sdk_call(self, backend: Any, i: int) -> Any:
+        return await backend.async_client.chat.completions.create(
+            model=self.model,
+            messages=[
+                {"role": "system", "content": "Answer."},
+                {"role": "user", "content": f"question {i}"},
+            ],
+        )
+
+    def connection_pool(self, backend: Any) -> Any:
+        return backend.async_client._client._transport._pool  # httpcore's pool
+
+
+class TestOpenAIApi(OpenAIHooks, SchemaApiSuite):
+    """The contract, the schema tier, faults, streaming and concurrency, through openai."""
+
+    backend_class = OpenAIBackend
+    provider = "openai"
+
+
+class TestOpenRouterApi(OpenAIHooks, SchemaApiSuite):
+    """OpenRouter: OpenAI's client with its own headers and body fields."""
+
+    backend_class = OpenRouterBackend
+    model = "openai/gpt-4.1-mini"
+    provider = "openrouter"
+
+
+class TestTogetherApi(OpenAIHooks, SchemaApiSuite):
+    backend_class = TogetherBackend
+    model = "meta-llama/Llama-3.3-70B"
+    provider = "together"
+
+
+class TestFireworksApi(OpenAIHooks, ApiSuite):
+    """Fireworks' grammar mode: prose with markers, so the suite without the schema tier."""
+
+    backend_class = FireworksBackend
+    model = "accounts/fireworks/models/llama-v3p1-8b"
+    provider = "fireworks"
+    answer = (
+        "The Eiffel Tower is 330 metres tall [1]. It stands in Paris, unlike the Colosseum [1, 2]."
+    )
+
+    def scripted(self, n: int) -> str:
+        return f"Answer {n} [{n % 3 + 1}]."
 
 
 # -- requests --------------------------------------------------------------------------
@@ -191,26 +253,7 @@ def test_missing_key_and_missing_extra_are_misuse(monkeypatch: pytest.MonkeyPatc
         OpenAIBackend("gpt-test", api_key=KEY)
 
 
-# -- the guarantee ---------------------------------------------------------------------
-
-
-def test_prose_markers_and_ids_outside_the_enum_never_become_citations(
-    backend: OpenAIBackend,
-) -> None:
-    cf = Citeformer(backend)
-    for result in (cf.generate(QUESTION, SOURCES), cf.stream(QUESTION, SOURCES).finalize()):
-        assert "[9]" not in result.text and "[7]" not in result.text
-        assert {c.source_id for c in result.citations} == {1, 2}
-        assert [m.reason for m in result.invalid_markers] == ["not_in_schema"]
-        assert result.text == EXPECTED_TEXT
-
-
-def test_streamed_citations_arrive_before_the_stream_ends(backend: OpenAIBackend) -> None:
-    events = list(Citeformer(backend).stream(QUESTION, SOURCES).events())
-    first_citation = next(i for i, e in enumerate(events) if isinstance(e, CitationEvent))
-    last_text = max(i for i, e in enumerate(events) if isinstance(e, TextDelta))
-    assert first_citation < last_text
-    assert isinstance(events[-1], Completed)
+# -- streaming -------------------------------------------------------------------------
 
 
 def test_text_reaches_the_caller_while_the_model_writes(loopback: LoopbackServer) -> None:
@@ -230,40 +273,6 @@ def test_text_reaches_the_caller_while_the_model_writes(loopback: LoopbackServer
 # -- reliability -----------------------------------------------------------------------
 
 
-def test_429_is_retried_after_the_retry_after_it_asked_for(
-    backend: OpenAIBackend, loopback: LoopbackServer
-) -> None:
-    loopback.queue(wire.error(429, "slow down", headers={"retry-after": "0.4"}))
-    started = time.perf_counter()
-    result = Citeformer(backend).generate(QUESTION, SOURCES)
-    assert time.perf_counter() - started >= 0.4
-    assert len(loopback.requests) == 2 and result.cited_ids == [1, 2]
-
-
-def test_5xx_is_retried_and_4xx_misuse_is_not(
-    backend: OpenAIBackend, loopback: LoopbackServer
-) -> None:
-    loopback.queue(wire.error(500, "boom"), wire.error(503, "busy"))
-    assert Citeformer(backend).generate(QUESTION, SOURCES).cited_ids == [1, 2]
-    assert len(loopback.requests) == 3
-    loopback.reset()
-    loopback.queue(wire.error(400, "bad parameter"))
-    with pytest.raises(BackendError) as caught:
-        Citeformer(backend).generate(QUESTION, SOURCES)
-    assert len(loopback.requests) == 1
-    error = caught.value
-    assert error.status == 400 and not error.retryable and error.provider == "openai"
-    assert error.request_id == "req_err"
-    assert type(error.__cause__).__name__ == "BadRequestError"
-
-
-def test_retries_are_bounded(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: wire.error(429, "always", headers={"retry-after": "0"}))
-    with pytest.raises(RateLimitError) as caught:
-        Citeformer(backend).generate(QUESTION, SOURCES)
-    assert len(loopback.requests) == 3 and caught.value.retryable
-
-
 def test_a_retry_after_beyond_the_policy_is_not_waited_for(loopback: LoopbackServer) -> None:
     loopback.reset(
         lambda _: wire.error(429, "come back tomorrow", headers={"retry-after": "86400"})
@@ -272,16 +281,6 @@ def test_a_retry_after_beyond_the_policy_is_not_waited_for(loopback: LoopbackSer
     with pytest.raises(RateLimitError) as caught:
         Citeformer(backend).generate(QUESTION, SOURCES)
     assert caught.value.retry_after == 86400 and len(loopback.requests) == 1
-    backend.close()
-
-
-def test_timeouts_are_typed(loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: Reply(delay=2.0, body={}))
-    backend = make(loopback, retry=RetryPolicy.none())
-    started = time.perf_counter()
-    with pytest.raises(BackendTimeoutError, match="timed out"):
-        Citeformer(backend).generate(QUESTION, SOURCES, timeout=0.3)
-    assert time.perf_counter() - started < 1.5
     backend.close()
 
 
@@ -297,38 +296,6 @@ def test_bad_credentials_say_so_without_the_key(
     assert KEY not in caplog.text
     with pytest.raises(TypeError, match="not pickled"):
         pickle.dumps(backend)
-
-
-def test_a_stream_cut_midway_keeps_what_arrived(loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: wire.stream(ANSWER, size=6, cut_after=14))
-    backend = make(loopback)
-    stream = Citeformer(backend).stream(QUESTION, SOURCES)
-    received = []
-    with pytest.raises(StreamInterruptedError) as caught:
-        received.extend(stream)
-    assert caught.value.partial_text == "".join(received) != ""
-    assert isinstance(caught.value.__cause__, BackendError)
-    backend.close()
-
-
-async def test_an_async_stream_cut_midway_keeps_what_arrived(loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: wire.stream(ANSWER, size=6, cut_after=14))
-    async with Citeformer(make(loopback)) as cf:
-        stream = cf.astream(QUESTION, SOURCES)
-        received = []
-        with pytest.raises(StreamInterruptedError) as caught:
-            async for chunk in stream:
-                received.append(chunk)
-        assert caught.value.partial_text == "".join(received) != ""
-
-
-def test_malformed_json_is_a_typed_error(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
-    loopback.reset(wire.answer('{"segments": [{"text": "Tall", "citations": [1]}, oops'))
-    cf = Citeformer(backend)
-    with pytest.raises(BackendError, match="not valid JSON"):
-        cf.generate(QUESTION, SOURCES)
-    with pytest.raises((BackendError, StreamInterruptedError)):
-        cf.stream(QUESTION, SOURCES).finalize()
 
 
 def test_a_refusal_is_an_outcome_not_a_crash(
@@ -353,28 +320,6 @@ def test_a_content_filter_stop_keeps_the_settled_text(
     assert result.text.startswith("The Eiffel Tower is 330 metres tall [1].")
 
 
-def test_a_stream_that_ends_without_finishing_is_an_error(loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: wire.stream(ANSWER, finish_reason=None))
-    backend = make(loopback)
-    with pytest.raises(StreamInterruptedError, match="before the model finished"):
-        Citeformer(backend).stream(QUESTION, SOURCES).finalize()
-    backend.close()
-
-
-def test_closing_a_sync_stream_closes_the_http_stream(loopback: LoopbackServer) -> None:
-    loopback.reset(lambda _: wire.stream(ANSWER, size=2, event_delay=0.02))
-    backend = make(loopback)
-    stream = Citeformer(backend).stream(QUESTION, SOURCES)
-    next(iter(stream))
-    assert loopback.open_streams == 1
-    stream.close()
-    deadline = time.monotonic() + 3
-    while loopback.open_streams and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert loopback.open_streams == 0
-    backend.close()
-
-
 # -- concurrency -----------------------------------------------------------------------
 
 
@@ -390,41 +335,6 @@ def _per_call_answer(request: Received) -> str:
 def _per_call_usage(request: Received) -> dict[str, Any]:
     i = _question_number(request)
     return wire.usage(prompt=1000 + i, completion=i)
-
-
-async def test_500_concurrent_calls_take_about_one_calls_time(loopback: LoopbackServer) -> None:
-    loopback.reset(wire.answer(_per_call_answer, use=_per_call_usage), latency=0.2)
-    backend = make(loopback)
-    cf = Citeformer(backend)
-    # One warm-up call: the openai SDK detects the platform once per client in a
-    # worker thread, and citeformer renders a new source's reference once off the
-    # loop. Neither happens per call, so after this no call may add a thread.
-    await asyncio.gather(*(cf.agenerate(f"question {i}?", SOURCES) for i in range(3)))
-    threads_before = threading.active_count()
-    peak = threads_before
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, threading.active_count())
-            await asyncio.sleep(0.01)
-
-    watcher = asyncio.create_task(watch())
-    async with cf:
-        started = time.perf_counter()
-        results = await asyncio.gather(
-            *(cf.agenerate(f"question {i}?", SOURCES) for i in range(500))
-        )
-        elapsed = time.perf_counter() - started
-    watcher.cancel()
-    # One call takes 0.2 s; 500 sequential calls would take 100 s.
-    assert elapsed < 5.0, elapsed
-    assert peak == threads_before  # no worker threads: the async client did it all
-    assert backend._client is None  # the sync client was never constructed
-    for i, result in enumerate(results):  # per-call facts stayed per call
-        assert result.usage is not None and result.usage.prompt_tokens == 1000 + i
-        assert result.usage.completion_tokens == i
-        assert result.cited_ids == [i % 3 + 1] and result.text.startswith(f"Answer number {i} ")
 
 
 async def test_per_call_facts_at_the_backend_level(loopback: LoopbackServer) -> None:

@@ -25,10 +25,10 @@ from citeformer.backends.embedded import smollm2_gguf
 from citeformer.backends.openai import OpenAIBackend
 from citeformer.core import Enforcement, MarkerStyle
 from citeformer.grammar.language import citation_language
-from citeformer.grammar.render import to_gbnf
+from citeformer.grammar.notation import to_gbnf
 from citeformer.markers import validate
+from citeformer.testing import QUESTION, SOURCES, BackendConformance
 from tests.backends.calls import call_with
-from tests.backends.conformance import QUESTION, SOURCES, BackendConformance
 from tests.backends.test_llamacpp import FABRICATION_MESSAGES
 
 pytestmark = pytest.mark.slow

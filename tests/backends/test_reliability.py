@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from citeformer.backends.provider_errors import (
+from citeformer.backends._api.errors import (
     parse_retry_after,
     scrub_exception,
     translate_error,
 )
-from citeformer.backends.retry import RetryPolicy, acall_with_retries, call_with_retries
+from citeformer.backends._api.retry import RetryPolicy, acall_with_retries, call_with_retries
 from citeformer.errors import (
     BackendError,
     BackendTimeoutError,

@@ -18,7 +18,7 @@ from citeformer.backends.mistral import MistralBackend
 from citeformer.backends.openai import OpenAIBackend
 from citeformer.backends.retry import RetryPolicy
 from citeformer.errors import BackendError
-from tests.backends.conformance import QUESTION, SOURCES
+from citeformer.testing import QUESTION, SOURCES
 from tests.loopback import gemini_wire, mistral_wire, openai_wire
 from tests.loopback.server import LoopbackServer
 

@@ -22,14 +22,14 @@ from typing import Any
 import pytest
 
 from citeformer import Citeformer
+from citeformer.backends._api import ApiBackend
 from citeformer.backends.anthropic import AnthropicBackend
-from citeformer.backends.api import ApiBackend
 from citeformer.backends.gemini import GeminiBackend
 from citeformer.backends.mistral import MistralBackend
 from citeformer.backends.openai import OpenAIBackend
 from citeformer.backends.retry import RetryPolicy
 from citeformer.errors import BackendError, CiteformerError
-from tests.backends.conformance import QUESTION, SOURCES
+from citeformer.testing import QUESTION, SOURCES
 from tests.loopback import anthropic_wire, gemini_wire, mistral_wire, openai_wire
 from tests.loopback.server import LoopbackServer, Received, Reply
 

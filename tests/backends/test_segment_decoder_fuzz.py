@@ -20,8 +20,8 @@ import jiter
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from citeformer.backends.json_scan import Action, JsonScanner, JsonSyntaxError
-from citeformer.backends.json_segments import SegmentDecoder, decode_segments
+from citeformer.backends._api.json_scan import Action, JsonScanner, JsonSyntaxError
+from citeformer.backends._api.json_segments import SegmentDecoder, decode_segments
 from citeformer.core import InvalidMarker, MarkerStyle, Policy
 from citeformer.errors import BackendError
 from citeformer.grammar.language import CitationLanguage, citation_language

@@ -19,8 +19,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from citeformer.core import MarkerStyle, Policy
 from citeformer.grammar.language import CitationLanguage
+from citeformer.grammar.notation import to_ebnf, to_gbnf, to_lark
 from citeformer.grammar.recognizer import recognize
-from citeformer.grammar.render import to_ebnf, to_gbnf, to_lark
 
 EOS = "<|endoftext|>"
 VOCAB_SIZE = 1500

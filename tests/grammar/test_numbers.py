@@ -10,8 +10,8 @@ import pytest
 from citeformer.core import MarkerStyle, Policy
 from citeformer.errors import InvalidOptionError
 from citeformer.grammar.language import citation_language
+from citeformer.grammar.notation import to_ebnf, to_gbnf, to_lark
 from citeformer.grammar.numbers import id_patterns, pattern_regex, range_patterns
-from citeformer.grammar.render import to_ebnf, to_gbnf, to_lark
 
 
 @pytest.mark.parametrize("n", [1, 9, 10, 11, 12, 99, 100, 101, 109, 110, 999, 1000, 1001, 4321])

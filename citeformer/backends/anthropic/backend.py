@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
-from citeformer.backends.anthropic import sse
-from citeformer.backends.anthropic.translate import (
-    DEFAULT_MAX_TOKENS,
-    MessageStreamDecoder,
-    RequestShape,
-    build_payload,
-    decode_message,
-)
-from citeformer.backends.api import (
-    DEFAULT_TIMEOUT,
+from citeformer.backends._api import (
     ApiBackend,
     ApiCall,
+    ApiOptions,
     StreamDecoder,
     mapping_option,
 )
+from citeformer.backends.anthropic import sse
+from citeformer.backends.anthropic.codec import (
+    DEFAULT_MAX_TOKENS,
+    RequestShape,
+    ResponseDecoder,
+    build_payload,
+    decode_response,
+)
 from citeformer.backends.base import BackendText, CitationRequest
-from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
+from citeformer.options import Check
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic
@@ -44,18 +44,16 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
 
     Args:
         model: Model name, e.g. ``claude-sonnet-4-5``.
-        api_key: The key (default: ``$ANTHROPIC_API_KEY``).
-        base_url: The API root (a proxy, a gateway, a test server).
-        client: A ready ``anthropic.Anthropic`` (used as is).
-        async_client: A ready ``anthropic.AsyncAnthropic`` (used as is).
-        client_kwargs: More keyword arguments for the clients citeformer builds
-            (``default_headers``, ``http_client``...).
         max_tokens: ``max_tokens`` when a call does not pass one.
         cache_sources: Put a prompt-cache breakpoint after the documents (default
             on; ``cache_sources=`` per call overrides).
         extra_headers: Headers sent with every request (beta flags...).
-        timeout: Default seconds per call.
-        retry: Retry policy; citeformer's clients have the SDK's own retries off.
+        **kwargs: The shared :class:`~citeformer.backends._api.ApiOptions`:
+            ``api_key`` (default: ``$ANTHROPIC_API_KEY``), ``base_url``, ``client``
+            and ``async_client`` (a ready ``anthropic.Anthropic`` /
+            ``anthropic.AsyncAnthropic``), ``client_kwargs`` (``default_headers``,
+            ``http_client``...), ``timeout``, ``retry`` (citeformer's clients have
+            the SDK's own retries off).
 
     Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
     ``top_p``, ``top_k``, ``stop``, ``timeout``, ``model``, ``cache_sources``.
@@ -70,20 +68,18 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
     api_key_env: ClassVar[str | None] = "ANTHROPIC_API_KEY"
     example_model: ClassVar[str] = "claude-sonnet-4-5"
 
+    option_checks: ClassVar[Mapping[str, Check]] = {
+        "cache_sources": (lambda value: isinstance(value, bool), "a bool (True or False)"),
+    }
+
     def __init__(
         self,
         model: str,
         *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: Anthropic | None = None,
-        async_client: AsyncAnthropic | None = None,
-        client_kwargs: Mapping[str, Any] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         cache_sources: bool = True,
         extra_headers: Mapping[str, str] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
+        **kwargs: Unpack[ApiOptions[Anthropic, AsyncAnthropic]],
     ) -> None:
         self.shape = RequestShape(
             model=model,
@@ -91,16 +87,7 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
             cache_sources=cache_sources,
             extra_headers=mapping_option("extra_headers", extra_headers),
         )
-        super().__init__(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            client=client,
-            async_client=async_client,
-            client_kwargs=client_kwargs,
-            timeout=timeout,
-            retry=retry,
-        )
+        super().__init__(model, **kwargs)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -113,16 +100,6 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         from anthropic import Anthropic, AsyncAnthropic
 
         return (Anthropic, AsyncAnthropic)
-
-    def _client_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "api_key": self._api_key_value(),
-            "timeout": self.timeout,
-            "max_retries": 0,  # citeformer's RetryPolicy retries, once
-        }
-        if self._base_url:
-            args["base_url"] = self._base_url
-        return {**args, **self._client_kwargs}
 
     def _make_client(self) -> Anthropic:
         from anthropic import Anthropic
@@ -146,10 +123,10 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
         )
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
-        return decode_message(response, call.request)
+        return decode_response(response, call.request)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
-        return MessageStreamDecoder(call.request, self.name)
+        return ResponseDecoder(call.request, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
 from pydantic import SecretStr
 
-from citeformer.backends.api import ASYNC_POOL_LIMITS, ApiBackend, ApiCall, StreamDecoder
+from citeformer.backends._api import (
+    ASYNC_POOL_LIMITS,
+    ApiBackend,
+    ApiCall,
+    ApiOptions,
+    StreamDecoder,
+    milliseconds,
+)
 from citeformer.backends.base import BackendText, CitationRequest
-from citeformer.backends.gemini.translate import (
-    GeminiDecoder,
-    GeminiShape,
+from citeformer.backends.gemini.codec import (
+    RequestShape,
+    ResponseDecoder,
     SchemaDialect,
-    build_request,
+    build_payload,
     decode_response,
 )
-from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
 from citeformer.errors import InvalidOptionError
 
@@ -34,7 +40,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
     The model answers in JSON segments (``response_mime_type="application/json"``
     with the segment schema); only the schema-bounded ids become citations, and
     marker-like text in the free-text fields is neutralised. Streaming parses the
-    JSON as it arrives (jiter's partial mode) and releases text once it is settled.
+    JSON as it arrives (an incremental decoder) and releases text once it is settled.
 
     Clients. google-genai has one ``Client`` whose ``.aio`` attribute is the async
     side, sharing its configuration. citeformer maps that onto "inject, or build
@@ -57,19 +63,18 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
 
     Args:
         model: Model name, e.g. ``gemini-2.5-flash``.
-        api_key: The key (default: ``$GEMINI_API_KEY``, then ``$GOOGLE_API_KEY``;
-            Vertex AI through ``client_kwargs`` needs none).
-        base_url: The API root (``HttpOptions.base_url``), for proxies and tests.
-        client: A ready ``google.genai.Client`` (used as is).
-        async_client: A ready ``google.genai.client.AsyncClient`` (a ``Client.aio``).
-        client_kwargs: More ``genai.Client`` arguments (``vertexai``, ``project``,
-            ``location``, ``credentials``, ``http_options``...).
         schema_dialect: ``json_schema`` (default: ``response_json_schema`` with
             integer enum ids) or ``openapi`` (``response_schema`` with string enum
             ids, for models without JSON Schema support).
         safety_settings: Gemini safety settings sent with every request.
-        timeout: Default seconds per call.
-        retry: Retry policy.
+        **kwargs: The shared :class:`~citeformer.backends._api.ApiOptions`:
+            ``api_key`` (default: ``$GEMINI_API_KEY``, then ``$GOOGLE_API_KEY``;
+            Vertex AI through ``client_kwargs`` needs none), ``base_url``
+            (``HttpOptions.base_url``), ``client`` (a ready ``google.genai.Client``),
+            ``async_client`` (a ready ``google.genai.client.AsyncClient``, a
+            ``Client.aio``), ``client_kwargs`` (``vertexai``, ``project``,
+            ``location``, ``credentials``, ``http_options``...), ``timeout``,
+            ``retry``.
 
     Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
     ``top_p``, ``seed``, ``stop``, ``timeout``, ``model``.
@@ -90,15 +95,9 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         self,
         model: str,
         *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: Client | None = None,
-        async_client: AsyncClient | None = None,
-        client_kwargs: Mapping[str, Any] | None = None,
         schema_dialect: SchemaDialect = "json_schema",
         safety_settings: Sequence[Mapping[str, Any]] | None = None,
-        timeout: float = 60.0,
-        retry: RetryPolicy | None = None,
+        **kwargs: Unpack[ApiOptions[Client, AsyncClient]],
     ) -> None:
         if safety_settings is not None and (
             isinstance(safety_settings, str) or not isinstance(safety_settings, Sequence)
@@ -107,23 +106,12 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
                 "safety_settings must be a list of mappings (Gemini SafetySetting dicts),"
                 f" got {type(safety_settings).__name__}"
             )
-        self.shape = GeminiShape(
+        self.shape = RequestShape(
             model=model,
             schema_dialect=schema_dialect,
             safety_settings=tuple(_safety_setting(s) for s in safety_settings or ()),
         )
-        if client is not None and async_client is None:
-            async_client = client.aio  # one injected Client serves both sides
-        super().__init__(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            client=client,
-            async_client=async_client,
-            client_kwargs=client_kwargs,
-            timeout=timeout,
-            retry=retry,
-        )
+        super().__init__(model, **kwargs)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -138,6 +126,9 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         # Vertex AI authenticates with Google Cloud credentials instead.
         return not any(self._client_kwargs.get(name) for name in _KEYLESS)
 
+    def _async_side(self, client: Client) -> AsyncClient:
+        return client.aio  # one injected Client serves both sides
+
     def _import_sdk(self) -> Any:
         from google import genai
 
@@ -149,6 +140,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         return (Client,)
 
     def _client_args(self) -> dict[str, Any]:
+        # The settings go inside http_options, merged with the caller's (not over them).
         args: dict[str, Any] = dict(self._client_kwargs)
         options = args.pop("http_options", None)
         if options is not None and not isinstance(options, dict):
@@ -156,7 +148,7 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         http_options: dict[str, Any] = dict(options or {})
         if self._base_url:
             http_options["base_url"] = self._base_url
-        http_options.setdefault("timeout", max(1, round(self.timeout * 1000)))
+        http_options.setdefault("timeout", milliseconds(self.timeout))
         http_options["retry_options"] = {"attempts": 1}  # citeformer's RetryPolicy retries
         args["http_options"] = http_options
         key = self._api_key_value()
@@ -184,14 +176,14 @@ class GeminiBackend(ApiBackend["Client", "AsyncClient"]):
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
         seconds = self._call_timeout(options)
-        payload = build_request(self.shape, request, options, seconds)
+        payload = build_payload(self.shape, request, options, seconds)
         return ApiCall(request, payload, seconds)
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
         return decode_response(response, call.request, self.name)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
-        return GeminiDecoder(call.request, self.name)
+        return ResponseDecoder(call.request, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Unpack
 
-from citeformer.backends.api import (
+from citeformer.backends._api import (
     ASYNC_POOL_LIMITS,
     ApiBackend,
     ApiCall,
+    ApiOptions,
     StreamDecoder,
     bool_option,
+    milliseconds,
 )
 from citeformer.backends.base import BackendText, CitationRequest
-from citeformer.backends.mistral.translate import (
-    MistralDecoder,
-    MistralShape,
-    build_request,
+from citeformer.backends.mistral.codec import (
+    RequestShape,
+    ResponseDecoder,
+    build_payload,
     decode_response,
 )
-from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
     The model answers in JSON segments (``response_format`` of type
     ``json_schema``, ``strict``); only the schema-bounded ids become citations,
     and marker-like text in the free-text fields is neutralised. Streaming parses
-    the JSON as it arrives (jiter's partial mode) and releases settled text.
+    the JSON as it arrives (an incremental decoder) and releases settled text.
 
     Clients. A mistralai ``Mistral`` object serves both sides: ``chat.complete``
     and ``chat.stream`` on its sync HTTP client, ``complete_async`` and
@@ -52,15 +53,13 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
 
     Args:
         model: Model name, e.g. ``mistral-small-latest``.
-        api_key: The key (default: ``$MISTRAL_API_KEY``).
-        base_url: The API root (the SDK's ``server_url``), for proxies and tests.
-        client: A ready ``mistralai.client.Mistral`` (used as is).
-        async_client: A ready ``Mistral`` for async calls.
-        client_kwargs: More ``Mistral`` arguments (``server``, ``client``,
-            ``async_client`` for custom httpx clients, ``debug_logger``...).
         safe_prompt: Ask Mistral to prepend its safety prompt.
-        timeout: Default seconds per call.
-        retry: Retry policy.
+        **kwargs: The shared :class:`~citeformer.backends._api.ApiOptions`:
+            ``api_key`` (default: ``$MISTRAL_API_KEY``), ``base_url`` (the SDK's
+            ``server_url``), ``client`` and ``async_client`` (a ready
+            ``mistralai.client.Mistral``), ``client_kwargs`` (``server``,
+            ``client``, ``async_client`` for custom httpx clients,
+            ``debug_logger``...), ``timeout``, ``retry``.
 
     Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
     ``top_p``, ``seed`` (``random_seed``), ``stop``, ``timeout``, ``model``.
@@ -79,29 +78,12 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         self,
         model: str,
         *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: Mistral | None = None,
-        async_client: Mistral | None = None,
-        client_kwargs: Mapping[str, Any] | None = None,
         safe_prompt: bool = False,
-        timeout: float = 60.0,
-        retry: RetryPolicy | None = None,
+        **kwargs: Unpack[ApiOptions[Mistral, Mistral]],
     ) -> None:
         self._owned_http: weakref.WeakKeyDictionary[Mistral, Any] = weakref.WeakKeyDictionary()
-        self.shape = MistralShape(model=model, safe_prompt=bool_option("safe_prompt", safe_prompt))
-        if client is not None and async_client is None:
-            async_client = client  # one Mistral object serves both sides
-        super().__init__(
-            model,
-            base_url=base_url,
-            api_key=api_key,
-            client=client,
-            async_client=async_client,
-            client_kwargs=client_kwargs,
-            timeout=timeout,
-            retry=retry,
-        )
+        self.shape = RequestShape(model=model, safe_prompt=bool_option("safe_prompt", safe_prompt))
+        super().__init__(model, **kwargs)
 
     # -- configuration ---------------------------------------------------------------
 
@@ -115,15 +97,18 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
 
         return (Mistral,)
 
-    def _client_args(self) -> dict[str, Any]:
+    def _async_side(self, client: Mistral) -> Mistral:
+        return client  # one Mistral object serves both sides
+
+    def _connection_args(self) -> dict[str, Any]:
         args: dict[str, Any] = {
             "api_key": self._api_key_value(),
             "retry_config": None,  # citeformer's RetryPolicy retries, once
-            "timeout_ms": max(1, round(self.timeout * 1000)),
+            "timeout_ms": milliseconds(self.timeout),
         }
         if self._base_url:
             args["server_url"] = self._base_url
-        return {**args, **self._client_kwargs}
+        return args
 
     def _make_client(self) -> Mistral:
         from mistralai.client import Mistral
@@ -176,13 +161,13 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         self, request: CitationRequest, options: Mapping[str, Any], *, stream: bool
     ) -> ApiCall:
         seconds = self._call_timeout(options)
-        return ApiCall(request, build_request(self.shape, request, options, seconds), seconds)
+        return ApiCall(request, build_payload(self.shape, request, options, seconds), seconds)
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
         return decode_response(response, call.request, self.name)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
-        return MistralDecoder(call.request, self.name)
+        return ResponseDecoder(call.request, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

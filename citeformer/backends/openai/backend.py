@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Unpack
 
-from citeformer.backends.api import (
+from citeformer.backends._api import (
     ApiBackend,
     ApiCall,
+    ApiOptions,
     StreamDecoder,
     bool_option,
     mapping_option,
 )
 from citeformer.backends.base import BackendText, CitationRequest
-from citeformer.backends.openai.translate import (
-    ChatStreamDecoder,
+from citeformer.backends.openai.codec import (
     Constraint,
     GrammarDialect,
     RequestShape,
+    ResponseDecoder,
     build_payload,
-    decode_completion,
+    decode_response,
     is_reasoning_model,
 )
-from citeformer.backends.retry import RetryPolicy
 from citeformer.core import Enforcement
 from citeformer.errors import InvalidOptionError
 
@@ -36,7 +36,7 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
     By default the model answers in JSON segments whose ``citations`` are an enum of
     ``1..N`` (strict structured output): a schema-following server cannot name a
     source that was not supplied, and marker-like text in the free-text fields is
-    neutralised. Streaming parses the JSON as it arrives (jiter's partial mode) and
+    neutralised. Streaming parses the JSON as it arrives (an incremental decoder) and
     releases text as soon as it is settled.
 
     OpenAI-compatible servers that enforce grammars (vLLM ``serve``, the llama.cpp
@@ -47,20 +47,20 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
 
     Args:
         model: Model name.
-        api_key: The key (default: ``$OPENAI_API_KEY``; local servers need none).
-        base_url: The API root, for OpenAI-compatible servers.
-        client: A ready ``openai.OpenAI`` (used as is).
-        async_client: A ready ``openai.AsyncOpenAI`` (used as is).
-        client_kwargs: More keyword arguments for the clients citeformer builds
-            (``organization``, ``http_client``, ``default_headers``...).
         constraint: ``json_schema`` (default), ``grammar`` or ``none``.
         grammar_dialect: With ``constraint="grammar"``: ``vllm``, ``llama.cpp``,
             ``sglang`` or ``fireworks``.
         reasoning: Treat the model as a reasoning model (``max_completion_tokens``,
             no sampling parameters). Default: guessed from the name (o1, o3, gpt-5...).
         extra_body: Provider fields sent with every request.
-        timeout: Default seconds per call.
-        retry: Retry policy; citeformer's clients have the SDK's own retries off.
+        extra_headers: Headers sent with every request.
+        **kwargs: The shared :class:`~citeformer.backends._api.ApiOptions`:
+            ``api_key`` (default: ``$OPENAI_API_KEY``; local servers need none),
+            ``base_url`` (for OpenAI-compatible servers), ``client`` and
+            ``async_client`` (a ready ``openai.OpenAI`` / ``openai.AsyncOpenAI``),
+            ``client_kwargs`` (``organization``, ``http_client``,
+            ``default_headers``...), ``timeout``, ``retry`` (citeformer's clients
+            have the SDK's own retries off).
 
     Per-call options: ``max_tokens`` (or ``max_new_tokens``), ``temperature``,
     ``top_p``, ``seed``, ``stop``, ``timeout``, ``model``, ``reasoning_effort``.
@@ -85,18 +85,12 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         self,
         model: str,
         *,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        client: OpenAI | None = None,
-        async_client: AsyncOpenAI | None = None,
-        client_kwargs: Mapping[str, Any] | None = None,
         constraint: Constraint | None = None,
         grammar_dialect: GrammarDialect | None = None,
         reasoning: bool | None = None,
         extra_body: Mapping[str, Any] | None = None,
         extra_headers: Mapping[str, str] | None = None,
-        timeout: float = 60.0,
-        retry: RetryPolicy | None = None,
+        **kwargs: Unpack[ApiOptions[OpenAI, AsyncOpenAI]],
     ) -> None:
         self._check_model(model)  # the shape reads it before ApiBackend's checks run
         self.shape = RequestShape(
@@ -115,16 +109,8 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
                 **mapping_option("extra_headers", extra_headers),
             },
         )
-        super().__init__(
-            model,
-            base_url=base_url or self.base_url,
-            api_key=api_key,
-            client=client,
-            async_client=async_client,
-            client_kwargs=client_kwargs,
-            timeout=timeout,
-            retry=retry,
-        )
+        kwargs["base_url"] = kwargs.get("base_url") or self.base_url
+        super().__init__(model, **kwargs)
 
     @classmethod
     def for_server(
@@ -164,15 +150,9 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
 
         return (OpenAI, AsyncOpenAI)
 
-    def _client_args(self) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "api_key": self._api_key_value() or "unused",
-            "timeout": self.timeout,
-            "max_retries": 0,  # citeformer's RetryPolicy retries, once
-        }
-        if self._base_url:
-            args["base_url"] = self._base_url
-        return {**args, **self._client_kwargs}
+    def _connection_args(self) -> dict[str, Any]:
+        # The SDK refuses a missing key; keyless self-hosted servers ignore this one.
+        return {**super()._connection_args(), "api_key": self._api_key_value() or "unused"}
 
     def _make_client(self) -> OpenAI:
         from openai import OpenAI
@@ -193,10 +173,10 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         return ApiCall(request, payload, self._call_timeout(options))
 
     def _decode(self, response: Any, call: ApiCall) -> BackendText:
-        return decode_completion(response, self.shape, call.request, self.name)
+        return decode_response(response, self.shape, call.request, self.name)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
-        return ChatStreamDecoder(self.shape, call.request, self.name)
+        return ResponseDecoder(self.shape, call.request, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from citeformer.backends.api import mapping_option
+from citeformer.backends._api import mapping_option
 from citeformer.backends.openai.backend import OpenAIBackend
-from citeformer.backends.openai.translate import Constraint, GrammarDialect
+from citeformer.backends.openai.codec import Constraint, GrammarDialect
 from citeformer.core import Enforcement
 from citeformer.errors import InvalidOptionError
 

@@ -1,8 +1,9 @@
-"""Pure translation for Gemini's generateContent: request config and response decoding.
+"""Gemini's generateContent: request payloads and response decoding.
 
-No I/O and no SDK import: responses and stream chunks are read by attribute, so
-the same functions serve google-genai's ``GenerateContentResponse`` objects,
-whole and streamed.
+Pure: no I/O and no SDK import. Responses and stream chunks are read by
+attribute, so the same functions serve google-genai's ``GenerateContentResponse``
+objects; a whole response is decoded by feeding it to the stream decoder
+(:class:`ResponseDecoder`).
 
 The request asks for JSON segments (:mod:`citeformer.grammar.schema`) with
 ``response_mime_type="application/json"``. Two schema dialects:
@@ -45,8 +46,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from citeformer.backends._api.json_segments import SegmentDecoder
 from citeformer.backends.base import BackendText, CallInfo, CitationRequest
-from citeformer.backends.json_segments import SegmentDecoder
 from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.grammar.language import CitationLanguage
@@ -73,7 +74,7 @@ _SEGMENT_ORDER = ("text", "quote", "citations")
 
 
 @dataclass(frozen=True, slots=True)
-class GeminiShape:
+class RequestShape:
     """How a backend instance shapes its requests (fixed at construction).
 
     Attributes:
@@ -131,8 +132,8 @@ def _openapi(node: Any) -> Any:
     return out
 
 
-def build_request(
-    shape: GeminiShape, request: CitationRequest, options: Mapping[str, Any], timeout: float
+def build_payload(
+    shape: RequestShape, request: CitationRequest, options: Mapping[str, Any], timeout: float
 ) -> dict[str, Any]:
     """Keyword arguments for ``models.generate_content(_stream)``: model, contents, config.
 
@@ -230,7 +231,7 @@ def _answer_text(candidate: Any) -> str:
     )
 
 
-class GeminiDecoder:
+class ResponseDecoder:
     """Decodes one call's responses: a whole one, or a stream chunk by chunk (pure).
 
     The JSON document is fed to a :class:`SegmentDecoder` as it grows, so whole
@@ -296,7 +297,7 @@ class GeminiDecoder:
 
 def decode_response(response: Any, request: CitationRequest, provider: str) -> BackendText:
     """Answer text and facts from a whole ``GenerateContentResponse``."""
-    decoder = GeminiDecoder(request, provider)
+    decoder = ResponseDecoder(request, provider)
     text = decoder.feed(response)
     rest = decoder.finish(whole=True)
     return BackendText(text + rest, rest.info)

@@ -1,4 +1,4 @@
-"""Pure translation for the Anthropic backend: no network, no SDK objects."""
+"""The Anthropic codec: request payloads and decoding, with no network and no SDK objects."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from citeformer import MarkerStyle, Policy, Source, TokenUsage
-from citeformer.backends.anthropic.translate import (
+from citeformer.backends.anthropic.codec import (
     CitationAssembler,
-    MessageStreamDecoder,
     RequestShape,
+    ResponseDecoder,
     build_payload,
-    decode_message,
+    decode_response,
     finish_reason,
     usage_of,
 )
@@ -43,13 +43,13 @@ def request(
 
 def whole(blocks: list[wire.Block], req: CitationRequest | None = None, **kw: Any) -> BackendText:
     body = wire.message(blocks, **kw).body
-    return decode_message(body, req or request())
+    return decode_response(body, req or request())
 
 
 def streamed(
     blocks: list[wire.Block], req: CitationRequest | None = None, **kw: Any
 ) -> list[BackendText | str]:
-    decoder = MessageStreamDecoder(req or request(), "anthropic")
+    decoder = ResponseDecoder(req or request(), "anthropic")
     chunks: list[BackendText | str] = []
     for _, data in wire.stream(blocks, **kw).events or ():
         out = decoder.feed(data)
@@ -201,7 +201,7 @@ def test_other_block_kinds_and_non_document_citations_are_ignored() -> None:
     body["content"].insert(0, {"type": "thinking", "thinking": "[3] hmm", "signature": "x"})
     web = {"type": "web_search_result_location", "url": "u", "cited_text": "c", "title": "t"}
     body["content"].append({"type": "text", "text": " indeed", "citations": [web]})
-    out = decode_message(body, request())
+    out = decode_response(body, request())
     assert out == "Tall [1] indeed"
     assert len(call_info(out).citations) == 1
 
@@ -279,7 +279,7 @@ def test_stream_parity_and_only_cited_markers(
 
 
 def test_stream_without_a_stop_reason_is_an_error() -> None:
-    decoder = MessageStreamDecoder(request(), "anthropic")
+    decoder = ResponseDecoder(request(), "anthropic")
     for _, data in wire.stream(ANSWER, stop_reason=None).events or ():
         decoder.feed(data)
     with pytest.raises(BackendError, match="before the model finished") as caught:

@@ -1,7 +1,7 @@
 """Schema-tier output, whole or streamed: JSON segments in, answer text out.
 
-The document is read by :class:`~citeformer.backends.json_scan.JsonScanner` (an
-incremental scanner; jiter decodes the values), and rendered by
+The document is read by :class:`~citeformer.backends._api.json_scan.JsonScanner`
+(an incremental scanner; jiter decodes the values), and rendered by
 :class:`~citeformer.grammar.schema.SegmentWriter`. A whole document is fed to the
 same decoder at once, so a streamed answer and a whole one are the same text,
 citations and dropped ids by construction. The rules, chosen so that a stream
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from citeformer.backends.json_scan import Action, JsonScanner, JsonSyntaxError
+from citeformer.backends._api.json_scan import Action, JsonScanner, JsonSyntaxError
 from citeformer.core import InvalidMarker
 from citeformer.errors import BackendError
 from citeformer.grammar.language import CitationLanguage

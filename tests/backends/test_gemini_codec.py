@@ -1,4 +1,4 @@
-"""Gemini's pure translation: request config and decoding, with no SDK and no network."""
+"""The Gemini codec: request payloads and decoding, with no SDK and no network."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from citeformer import Policy, Source
 from citeformer.backends.base import CitationRequest
-from citeformer.backends.gemini.translate import (
-    GeminiDecoder,
-    GeminiShape,
-    build_request,
+from citeformer.backends.gemini.codec import (
+    RequestShape,
+    ResponseDecoder,
+    build_payload,
     decode_response,
     finish_reason,
     response_schema,
@@ -41,7 +41,7 @@ def doc(*parts: tuple[str, list[Any]]) -> str:
 
 def test_request_maps_messages_schema_and_options() -> None:
     options = {"max_tokens": 64, "temperature": 0.1, "top_p": 0.9, "seed": 7, "stop": "END"}
-    kwargs = build_request(GeminiShape("gemini-x"), request(), options, timeout=2.5)
+    kwargs = build_payload(RequestShape("gemini-x"), request(), options, timeout=2.5)
     config = kwargs["config"]
     assert kwargs["model"] == "gemini-x"
     assert "numbered sources" in config["system_instruction"]
@@ -61,7 +61,7 @@ def test_request_maps_messages_schema_and_options() -> None:
 
 
 def test_per_call_model_and_max_new_tokens() -> None:
-    kwargs = build_request(GeminiShape("a"), request(), {"model": "b", "max_new_tokens": 9}, 1.0)
+    kwargs = build_payload(RequestShape("a"), request(), {"model": "b", "max_new_tokens": 9}, 1.0)
     assert kwargs["model"] == "b"
     assert kwargs["config"]["max_output_tokens"] == 9
 
@@ -77,14 +77,14 @@ def test_openapi_dialect_uses_string_enums_and_no_additional_properties() -> Non
     }
     assert segment["propertyOrdering"] == ["text", "quote", "citations"]
     assert "additionalProperties" not in json.dumps(schema)
-    kwargs = build_request(GeminiShape("m", schema_dialect="openapi"), request(), {}, 1.0)
+    kwargs = build_payload(RequestShape("m", schema_dialect="openapi"), request(), {}, 1.0)
     assert "response_schema" in kwargs["config"]
     assert "response_json_schema" not in kwargs["config"]
 
 
 def test_unknown_dialect_is_a_usage_error() -> None:
     with pytest.raises(InvalidOptionError, match="schema_dialect"):
-        GeminiShape("m", schema_dialect="xml")  # type: ignore[arg-type]
+        RequestShape("m", schema_dialect="xml")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_thought_parts_are_not_answer_text() -> None:
 
 def test_stream_chunks_decode_like_the_whole_response() -> None:
     document = doc(("Alpha is first.", [1]), ("Gamma third.", [3]))
-    decoder = GeminiDecoder(request(), "gemini")
+    decoder = ResponseDecoder(request(), "gemini")
     pieces = [document[i : i + 7] for i in range(0, len(document), 7)]
     out = "".join(decoder.feed(response(p, None)) for p in pieces[:-1])
     out += decoder.feed(response(pieces[-1], "STOP"))
@@ -163,7 +163,7 @@ def test_safety_stop_keeps_settled_text() -> None:
 
 
 def test_stream_without_finish_reason_is_an_error() -> None:
-    decoder = GeminiDecoder(request(), "gemini")
+    decoder = ResponseDecoder(request(), "gemini")
     decoder.feed(response('{"segments": [', None))
     with pytest.raises(BackendError, match="finish_reason"):
         decoder.finish()

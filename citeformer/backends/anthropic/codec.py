@@ -1,7 +1,8 @@
-"""Pure translation for Anthropic's Messages API with the Citations API.
+"""Anthropic's Messages API with the Citations API: request payloads, response decoding.
 
-No I/O and no SDK import: responses and stream events are read by attribute, so
-the same code serves the anthropic SDK's objects and plain test objects.
+Pure: no I/O and no SDK import. Responses and stream events are read by
+attribute (or key), so the same code serves the anthropic SDK's objects and
+plain test objects.
 
 Request: every source becomes one ``document`` block (plain text, its title,
 ``citations: {"enabled": true}``) in the user turn, before the question; the
@@ -12,35 +13,28 @@ it answers with.
 
 Response: the answer arrives as text blocks, some of them carrying citations
 (``char_location`` for plain-text documents: ``document_index``, ``cited_text``,
-``start_char_index``/``end_char_index``). :class:`CitationAssembler` turns the
-blocks into answer text:
+``start_char_index``/``end_char_index``). :class:`CitationAssembler` maps them
+onto the provider-neutral :class:`~citeformer.backends.cited_blocks.CitedBlockAssembler`
+(``document_index`` + 1 is the source id), which writes one marker at the end
+of each cited block and neutralises marker-like prose; a ``document_index``
+outside the supplied sources (a broken server) is reported as an invalid marker.
 
-* marker-like text the model wrote in prose is neutralised (it is never trusted);
-* at the end of each cited block one marker is written for its documents
-  (``document_index`` + 1), before the block's trailing punctuation and spaces:
-  ``the grass is green.`` becomes ``the grass is green [1].``;
-* each marker's ids come with a :class:`~citeformer.backends.base.ProviderCitation`
-  (cited text and the character span in the source) at the marker's offset;
-* a ``document_index`` outside the supplied sources (a broken server) never
-  becomes a marker; it is reported as an invalid marker.
-
-The same assembler serves whole messages (:func:`decode_message`) and streams
-(:class:`MessageStreamDecoder`), so streamed and whole output cannot drift: the
+The same assembler serves whole messages (:func:`decode_response`) and streams
+(:class:`ResponseDecoder`), so streamed and whole output cannot drift: the
 joined stream equals the whole answer, citations and offsets included.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from citeformer.backends.base import BackendText, CallInfo, CitationRequest, ProviderCitation
-from citeformer.core import Enforcement, InvalidMarker, MarkerStyle, Policy, TokenUsage
+from citeformer.backends.base import BackendText, CallInfo, CitationRequest
+from citeformer.backends.cited_blocks import CitedBlockAssembler
+from citeformer.core import Enforcement, Policy, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
-from citeformer.grammar.language import group_size
-from citeformer.markers import MarkerParser, TextEvent
 from citeformer.prompts import PromptBudget, fit_contents
 
 DEFAULT_MAX_TOKENS = 1024
@@ -54,9 +48,6 @@ FINISH_REASONS: Mapping[str, str] = {
     "refusal": "refusal",
 }
 """Anthropic ``stop_reason`` -> citeformer ``finish_reason`` (others pass through)."""
-
-_TRAILING = frozenset(".,;:!?… \t\r\n")
-_SPACE_OR_NONE = frozenset({" ", "\t", "\r", "\n", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +218,8 @@ def usage_of(*reports: Any) -> TokenUsage | None:
     )
 
 
-class CitationAssembler:
-    """Builds answer text from text blocks and their citations (pure, incremental).
+class CitationAssembler(CitedBlockAssembler):
+    """The cited-block assembler reading Anthropic's citation objects.
 
     Call :meth:`start_block`, then :meth:`text` and :meth:`cite` in any order and
     any pieces, then :meth:`end_block`; :meth:`finish` at the end. Each returns the
@@ -239,157 +230,35 @@ class CitationAssembler:
         style: The marker style.
     """
 
-    __slots__ = (
-        "_block_cites",
-        "_group",
-        "_in_block",
-        "_invalid",
-        "_last",
-        "_length",
-        "_marker_last",
-        "_n",
-        "_pending",
-        "_prose",
-        "_style",
-        "_tail",
-    )
-
-    def __init__(self, n: int, style: MarkerStyle) -> None:
-        self._n = n
-        self._style = style
-        self._group = group_size(n, style)
-        self._prose = MarkerParser(0, style)
-        self._tail = ""  # trailing punctuation and spaces of the current block
-        self._block_cites: dict[int, ProviderCitation] = {}
-        self._in_block = False
-        self._marker_last = False  # the output ends with a marker
-        self._length = 0
-        self._last = ""
-        self._pending: list[ProviderCitation] = []
-        self._invalid: list[InvalidMarker] = []
-
-    def take_facts(self) -> tuple[tuple[ProviderCitation, ...], tuple[InvalidMarker, ...]]:
-        """Citations and dropped ids reported since the last call."""
-        facts = tuple(self._pending), tuple(self._invalid)
-        self._pending.clear()
-        self._invalid.clear()
-        return facts
-
-    def start_block(self) -> str:
-        """A text block begins: the previous block's held tail is released."""
-        out = self._release_tail() if self._in_block else ""
-        self._in_block = True
-        self._block_cites = {}
-        return out
-
-    def text(self, chunk: str) -> str:
-        """Answer text of the current block (prose: marker-like text is removed)."""
-        if not chunk:
-            return ""
-        return self._settle(self._neutralise(self._prose.feed(chunk)))
+    __slots__ = ()
 
     def cite(self, citation: Any) -> None:
-        """A citation of the current block (``char_location`` or another document kind)."""
+        """A citation of the current block (``char_location`` or another document kind).
+
+        ``document_index`` ``i`` is source ``i + 1``; an index that is not an int
+        (``true``, ``1.5``, ``"1"``) is reported as ``malformed``, never guessed
+        into an id (``true`` is not document 1).
+        """
         index = _get(citation, "document_index")
         if index is None:
             return  # not a document citation (web search results...): nothing to map
         if not isinstance(index, int) or isinstance(index, bool):
-            # true, 1.5, "1": never guessed into an id (true is not document 1).
             scalar = isinstance(index, (bool, float, str))
             shown = json.dumps(index)[:40] if scalar else f"<{type(index).__name__}>"
-            at = self._length
-            self._invalid.append(InvalidMarker(f"document {shown}", at, at, "malformed"))
+            self.reject(f"document {shown}", "malformed")
             return
-        source_id = index + 1
-        if not 1 <= source_id <= self._n:
-            marker = self._style.marker([source_id]) if source_id > 0 else f"document {index}"
-            self._invalid.append(InvalidMarker(marker, self._length, self._length, "out_of_range"))
+        if index < 0:
+            self.reject(f"document {index}", "out_of_range")
             return
-        if source_id in self._block_cites:
-            return  # the first passage per source and marker is kept
         start = _get(citation, "start_char_index")
         end = _get(citation, "end_char_index")
         char_span = _get(citation, "type") == "char_location"
-        self._block_cites[source_id] = ProviderCitation(
-            raw_offset=-1,
-            source_id=source_id,
+        self.cite_source(
+            index + 1,
             cited_text=_get(citation, "cited_text"),
             source_start=start if char_span and isinstance(start, int) else None,
             source_end=end if char_span and isinstance(end, int) else None,
         )
-
-    def end_block(self) -> str:
-        """The block ended; a cited block gets its marker before its trailing punctuation."""
-        if not self._in_block or not self._block_cites:
-            return ""  # an uncited block: what is held may be settled with the next one
-        out = self._settle(self._neutralise(self._prose.flush()))
-        if self._marker_last:
-            gap = " "  # markers side by side are not in the citation language
-        elif self._style is MarkerStyle.CARET or self._last in _SPACE_OR_NONE:
-            gap = ""
-        else:
-            gap = " "
-        out += self._emit(gap)
-        ids = sorted(self._block_cites)
-        # More ids than one marker holds: canonical groups separated by a space.
-        groups = [ids[k : k + self._group] for k in range(0, len(ids), self._group)]
-        for number, group in enumerate(groups):
-            if number:
-                out += self._emit(" ")
-            for source_id in group:
-                detail = self._block_cites[source_id]
-                self._pending.append(
-                    ProviderCitation(
-                        raw_offset=self._length,
-                        source_id=source_id,
-                        cited_text=detail.cited_text,
-                        source_start=detail.source_start,
-                        source_end=detail.source_end,
-                    )
-                )
-            out += self._emit(self._style.marker(group))
-            self._marker_last = True
-        self._block_cites = {}
-        return out
-
-    def finish(self) -> str:
-        """Settle everything still held (the answer has ended)."""
-        out = self._settle(self._neutralise(self._prose.flush()))
-        out += self._release_tail()
-        self._in_block = False
-        return out
-
-    # -- internals ---------------------------------------------------------------------
-
-    @staticmethod
-    def _neutralise(events: Iterable[Any]) -> str:
-        """Prose text from the parser (it keeps a removed marker's neighbours apart)."""
-        return "".join(event.text for event in events if isinstance(event, TextEvent))
-
-    def _settle(self, text: str) -> str:
-        """Emit ``text``, keeping the block's trailing punctuation and spaces in the tail."""
-        if not text:
-            return ""
-        text = self._tail + text
-        self._tail = ""
-        if self._marker_last and self._style is MarkerStyle.CARET and text[0].isdecimal():
-            text = " " + text  # ``^1`` followed by ``5`` would read as ``^15``
-        cut = len(text)
-        while cut and text[cut - 1] in _TRAILING:
-            cut -= 1
-        self._tail = text[cut:]
-        return self._emit(text[:cut])
-
-    def _release_tail(self) -> str:
-        tail, self._tail = self._tail, ""
-        return self._emit(tail)
-
-    def _emit(self, text: str) -> str:
-        if text:
-            self._length += len(text)
-            self._last = text[-1]
-            self._marker_last = False
-        return text
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -415,7 +284,7 @@ def _info(
     )
 
 
-def decode_message(response: Any, request: CitationRequest) -> BackendText:
+def decode_response(response: Any, request: CitationRequest) -> BackendText:
     """Answer text and facts from a whole ``Message``."""
     language = request.language
     assembler = CitationAssembler(language.n, language.marker_style)
@@ -437,13 +306,13 @@ def decode_message(response: Any, request: CitationRequest) -> BackendText:
     return BackendText("".join(parts), info)
 
 
-class MessageStreamDecoder:
+class ResponseDecoder:
     """Decodes one streamed message, raw event by raw event (pure).
 
     Text is released as it arrives (only a cited block's trailing punctuation and
     marker-like prose wait); a cited block's marker is released when the block
-    stops, carrying its :class:`ProviderCitation` details in the chunk's
-    :class:`CallInfo`, so citation events reach the caller mid-stream.
+    stops, carrying its :class:`~citeformer.backends.call.ProviderCitation`
+    details in the chunk's :class:`CallInfo`, so citation events reach the caller mid-stream.
 
     Args:
         request: The citation request.

@@ -1,8 +1,9 @@
-"""Pure translation for Mistral chat completions: request arguments and response decoding.
+"""Mistral chat completions: request payloads and response decoding.
 
-No I/O and no SDK import: responses and stream events are read by attribute, so
-the same functions serve mistralai's ``ChatCompletionResponse`` and
-``CompletionEvent`` objects, whole and streamed.
+Pure: no I/O and no SDK import. Responses and stream events are read by
+attribute, so the same functions serve mistralai's ``ChatCompletionResponse`` and
+``CompletionEvent`` objects; a whole response is decoded by feeding it to the
+stream decoder (:class:`ResponseDecoder`).
 
 The request asks for JSON segments (:mod:`citeformer.grammar.schema`) with
 ``response_format={"type": "json_schema", "json_schema": {..., "strict": True}}``;
@@ -22,8 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from citeformer.backends._api.json_segments import SegmentDecoder
 from citeformer.backends.base import BackendText, CallInfo, CitationRequest
-from citeformer.backends.json_segments import SegmentDecoder
 from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import BackendError
 from citeformer.grammar.schema import to_json_schema
@@ -34,7 +35,7 @@ _FINISH = {"model_length": "length"}
 
 
 @dataclass(frozen=True, slots=True)
-class MistralShape:
+class RequestShape:
     """How a backend instance shapes its requests (fixed at construction).
 
     Attributes:
@@ -46,8 +47,8 @@ class MistralShape:
     safe_prompt: bool = False
 
 
-def build_request(
-    shape: MistralShape, request: CitationRequest, options: Mapping[str, Any], timeout: float
+def build_payload(
+    shape: RequestShape, request: CitationRequest, options: Mapping[str, Any], timeout: float
 ) -> dict[str, Any]:
     """Keyword arguments for ``chat.complete``/``chat.stream`` (and their async twins).
 
@@ -128,7 +129,7 @@ def content_text(content: Any) -> str:
     return ""
 
 
-class MistralDecoder:
+class ResponseDecoder:
     """Decodes one call: a whole ``ChatCompletionResponse`` or stream events (pure)."""
 
     __slots__ = ("_finish", "_provider", "_segments", "_usage")
@@ -192,7 +193,7 @@ def decode_response(response: Any, request: CitationRequest, provider: str) -> B
     """Answer text and facts from a whole ``ChatCompletionResponse``."""
     if not (getattr(response, "choices", None) or ()):
         raise BackendError("the response has no choices", provider=provider, retryable=True)
-    decoder = MistralDecoder(request, provider)
+    decoder = ResponseDecoder(request, provider)
     text = decoder.feed(response)
     rest = decoder.finish()
     return BackendText(text + rest, rest.info)

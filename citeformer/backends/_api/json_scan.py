@@ -1,69 +1,27 @@
 """An incremental JSON scanner: structure by a small state machine, values by jiter.
 
 :class:`JsonScanner` reads a JSON document in pieces of any size and tells a
-:class:`ScanHandler` what it finds, as it finds it. It validates the whole
-document (the same grammar jiter accepts, ``NaN`` and ``Infinity`` included) but
-decodes only what the handler asks for: the handler chooses, as each value
-begins, whether to enter it (containers: keys and items are reported), stream it
-(strings: decoded pieces as they arrive), capture it (the decoded value once it
-is complete) or skip it. Every character is examined a bounded number of times
-whatever the chunking (runs are found with regular expressions; only an
-unfinished escape, at most 11 characters, is carried into the next piece), so
-scanning is linear in the document size, and any chunking reports the same
-events with the same text.
+:class:`~citeformer.backends._api.json_events.ScanHandler` what it finds, as it
+finds it. It validates the whole document (the same grammar jiter accepts, ``NaN``
+and ``Infinity`` included) but decodes only what the handler asks for: the handler
+chooses, as each value begins, whether to enter it (containers: keys and items are
+reported), stream it (strings: decoded pieces as they arrive), capture it (the
+decoded value once it is complete) or skip it. Every character is examined a
+bounded number of times whatever the chunking (runs are found with regular
+expressions; only an unfinished escape, at most 11 characters, is carried into the
+next piece), so scanning is linear in the document size, and any chunking reports
+the same events with the same text.
 """
 
 from __future__ import annotations
 
-import enum
 import re
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
+from citeformer.backends._api.json_events import Action, JsonSyntaxError, ScanHandler
 from citeformer.errors import MissingDependencyError
 
-
-class JsonSyntaxError(ValueError):
-    """The text is not JSON.
-
-    Attributes:
-        offset: Where the problem is, in characters from the document's start.
-    """
-
-    def __init__(self, message: str, offset: int) -> None:
-        super().__init__(f"{message} at offset {offset}")
-        self.offset = offset
-
-
-class Action(enum.IntEnum):
-    """What the scanner does with a value that begins (see :meth:`ScanHandler.value`)."""
-
-    SKIP = 0
-    """Validate it; report nothing."""
-    ENTER = 1
-    """A container: report its keys and items, then :meth:`ScanHandler.end`."""
-    STREAM = 2
-    """A string: report decoded pieces as they arrive, then :meth:`ScanHandler.end`."""
-    CAPTURE = 3
-    """Report the decoded value once it is complete, with :meth:`ScanHandler.end`."""
-
-
-class ScanHandler(Protocol):
-    """Receives what a :class:`JsonScanner` finds (it may raise to stop the scan)."""
-
-    def value(self, first: str, offset: int) -> Action:
-        """A value begins with ``first`` (``{``, ``[``, ``"``, or a scalar's first character)."""
-
-    def key(self, name: str) -> None:
-        """A key of an entered object (decoded)."""
-
-    def piece(self, text: str) -> None:
-        """More decoded text of a streamed string."""
-
-    def end(self, value: object, offset: int) -> None:
-        """An entered, streamed or captured value ended just before ``offset``.
-
-        ``value`` is the captured value (None for the others).
-        """
+__all__ = ["Action", "JsonScanner", "JsonSyntaxError", "ScanHandler"]
 
 
 def _jiter() -> Any:

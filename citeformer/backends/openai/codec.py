@@ -1,8 +1,10 @@
-"""Pure translation for chat-completions APIs: request payloads and response decoding.
+"""Chat-completions APIs: request payloads and response decoding.
 
-No I/O and no SDK import: responses and stream chunks are read by attribute, so
-the same functions serve the openai SDK's objects and the tests' plain objects,
-streamed and whole alike.
+Pure: no I/O and no SDK import. Responses and stream chunks are read by
+attribute, so the same functions serve the openai SDK's objects and the tests'
+plain objects. A whole completion is decoded by feeding it to the stream
+decoder (:class:`ResponseDecoder`), so whole and streamed answers, refusals
+included, are rendered by the same code.
 
 Constraint modes (what the request asks the server to enforce):
 
@@ -33,11 +35,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from citeformer.backends._api.json_segments import SegmentDecoder
 from citeformer.backends.base import BackendText, CallInfo, CitationRequest
-from citeformer.backends.json_segments import SegmentDecoder, decode_segments
 from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
-from citeformer.grammar.render import to_ebnf, to_gbnf
+from citeformer.grammar.notation import to_ebnf, to_gbnf
 from citeformer.grammar.schema import to_json_schema
 from citeformer.markers import neutralize
 
@@ -167,44 +169,14 @@ def usage_of(usage: Any) -> TokenUsage | None:
     )
 
 
-def decode_completion(
-    response: Any, shape: RequestShape, request: CitationRequest, provider: str
-) -> BackendText:
-    """Answer text and facts from a whole chat completion."""
-    choices = getattr(response, "choices", None) or []
-    if not choices:
-        raise BackendError("the response has no choices", provider=provider, retryable=True)
-    choice = choices[0]
-    message = choice.message
-    finish = getattr(choice, "finish_reason", None)
-    dropped: tuple[InvalidMarker, ...] = ()
-    refusal = getattr(message, "refusal", None) or ""
-    content = message.content or ""
-    if shape.constraint == "json_schema" and (content or not refusal):
-        truncated = finish in _TRUNCATING or bool(refusal)
-        text, dropped = decode_segments(content, request.language, provider, truncated=truncated)
-    else:
-        text = content
-    if refusal:
-        text = _with_refusal(text, neutralize(refusal, request.language.marker_style))
-        finish = "refusal"
-    info = CallInfo(
-        usage=usage_of(getattr(response, "usage", None)),
-        finish_reason=finish,
-        invalid_markers=dropped,
-        enforcement=shape.tier,
-    )
-    return BackendText(text, info)
-
-
-class ChatStreamDecoder:
-    """Decodes one streamed chat completion, chunk by chunk (pure).
+class ResponseDecoder:
+    """Decodes one call: a whole chat completion, or a stream chunk by chunk (pure).
 
     Schema mode parses the JSON as it grows and releases text as soon as it is
     settled; grammar and plain modes pass content through (the orchestrator's
     marker parser holds back partial markers). A refusal is held until the end and
     follows the content there, neutralised, with ``finish_reason="refusal"``: the
-    same text as :func:`decode_completion` gives, however the deltas interleave.
+    same text whole or streamed, however the deltas interleave.
     """
 
     __slots__ = (
@@ -233,7 +205,10 @@ class ChatStreamDecoder:
         self._finish: str | None = None
 
     def feed(self, chunk: Any) -> str:
-        """Consume one ``ChatCompletionChunk``; return new answer text."""
+        """Consume one ``ChatCompletionChunk`` (or a whole ``ChatCompletion``); return new text.
+
+        A whole completion's ``choices[0].message`` is read like a chunk's delta.
+        """
         usage = getattr(chunk, "usage", None)
         if usage is not None:
             self._usage = usage_of(usage)
@@ -241,19 +216,25 @@ class ChatStreamDecoder:
         for choice in getattr(chunk, "choices", None) or ():
             if getattr(choice, "index", 0) != 0:
                 continue
-            delta = choice.delta
-            if getattr(delta, "refusal", None):
-                self._refusal.append(delta.refusal)  # it goes after the content
+            delta = getattr(choice, "delta", None) or getattr(choice, "message", None)
+            refusal = getattr(delta, "refusal", None)
+            if refusal:
+                self._refusal.append(refusal)  # it goes after the content
             content = getattr(delta, "content", None)
             if content:
                 out += self._segments.feed(content) if self._segments else content
-            if choice.finish_reason:
-                self._finish = choice.finish_reason
+            finish = getattr(choice, "finish_reason", None)
+            if finish:
+                self._finish = finish
         self._said = self._said or bool(out)
         return out
 
-    def finish(self) -> BackendText:
+    def finish(self, *, whole: bool = False) -> BackendText:
         """The rest of the text, with usage, finish reason and dropped ids.
+
+        Args:
+            whole: The chunk was a whole (non-streamed) completion, which is complete
+                even without a finish reason (it is then reported as None).
 
         Raises:
             BackendError: The stream ended without a finish reason (it was cut).
@@ -261,7 +242,7 @@ class ChatStreamDecoder:
         dropped: tuple[InvalidMarker, ...] = ()
         finish = self._finish
         refusal = "".join(self._refusal)
-        if finish is None and not refusal:
+        if finish is None and not refusal and not whole:
             raise BackendError(
                 "the stream ended before the model finished (no finish_reason)",
                 provider=self._provider,
@@ -285,7 +266,24 @@ class ChatStreamDecoder:
         return BackendText(text, info)
 
 
-def _with_refusal(text: str, refusal: str, *, said: bool | None = None) -> str:
+def decode_response(
+    response: Any, shape: RequestShape, request: CitationRequest, provider: str
+) -> BackendText:
+    """Answer text and facts from a whole chat completion (through :class:`ResponseDecoder`).
+
+    Raises:
+        BackendError: The response has no choices (retryable), or its structured
+            output is not valid JSON of the schema's shape.
+    """
+    if not (getattr(response, "choices", None) or ()):
+        raise BackendError("the response has no choices", provider=provider, retryable=True)
+    decoder = ResponseDecoder(shape, request, provider)
+    text = decoder.feed(response)
+    rest = decoder.finish(whole=True)
+    return BackendText(text + rest, rest.info)
+
+
+def _with_refusal(text: str, refusal: str, *, said: bool) -> str:
     """The answer text followed by the (neutralised) refusal.
 
     A reply may carry both (a model that began answering, then refused). The
@@ -296,7 +294,6 @@ def _with_refusal(text: str, refusal: str, *, said: bool | None = None) -> str:
     Args:
         text: The content text not yet released.
         refusal: The neutralised refusal.
-        said: Whether content text was released before ``text`` (default: ``text``).
+        said: Whether there is content text before the refusal (released, or ``text``).
     """
-    before = bool(text) if said is None else said
-    return f"{text}\n\n{refusal}" if before and refusal else text + refusal
+    return f"{text}\n\n{refusal}" if said and refusal else text + refusal

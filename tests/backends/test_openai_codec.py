@@ -1,4 +1,4 @@
-"""Pure request/response translation for chat-completions APIs (no SDK, no network)."""
+"""The chat-completions codec: request payloads and decoding (no SDK, no network)."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from typing import Any
 import pytest
 
 from citeformer.backends.base import CitationRequest, call_info
-from citeformer.backends.openai.translate import (
-    ChatStreamDecoder,
+from citeformer.backends.openai.codec import (
     RequestShape,
+    ResponseDecoder,
     build_payload,
-    decode_completion,
+    decode_response,
     is_reasoning_model,
 )
 from citeformer.core import Enforcement, Policy, Source
 from citeformer.errors import BackendError, InvalidOptionError
-from citeformer.grammar.render import to_ebnf
+from citeformer.grammar.notation import to_ebnf
 
 REQUEST = CitationRequest.build("Q?", [Source("a"), Source("b")], Policy.AUTO)
 
 
-def completion(content: str | None, finish: str = "stop", refusal: str | None = None) -> Any:
+def completion(content: str | None, finish: str | None = "stop", refusal: str | None = None) -> Any:
     message = NS(content=content, refusal=refusal)
     usage = NS(prompt_tokens=5, completion_tokens=2, prompt_tokens_details=NS(cached_tokens=3))
     return NS(choices=[NS(message=message, finish_reason=finish)], usage=usage)
@@ -68,20 +68,41 @@ def test_payload_options_and_modes() -> None:
 
 def test_decoding_whole_completions() -> None:
     shape = RequestShape("m")
-    out = decode_completion(
+    out = decode_response(
         completion('{"segments": [{"text": "A.", "citations": [2]}]}'), shape, REQUEST, "p"
     )
     info = call_info(out)
     assert out == "A [2]." and info.enforcement is Enforcement.SCHEMA
     assert info.usage is not None and info.usage.cached_tokens == 3
-    refused = decode_completion(completion(None, refusal="No [1]."), shape, REQUEST, "p")
+    refused = decode_response(completion(None, refusal="No [1]."), shape, REQUEST, "p")
     assert refused == "No." and call_info(refused).finish_reason == "refusal"
     with pytest.raises(BackendError, match="no choices"):
-        decode_completion(NS(choices=[], usage=None), shape, REQUEST, "p")
+        decode_response(NS(choices=[], usage=None), shape, REQUEST, "p")
+
+
+def test_a_whole_completion_is_decoded_by_the_stream_decoder() -> None:
+    shape = RequestShape("m")
+    document = '{"segments": [{"text": "A.", "citations": [2]}, {"text": " B [1]."}]}'
+    whole = decode_response(completion(document, refusal="No [1]."), shape, REQUEST, "p")
+    decoder = ResponseDecoder(shape, REQUEST, "p")
+    text = decoder.feed(completion(document, refusal="No [1]."))
+    rest = decoder.finish(whole=True)
+    assert whole == text + rest == "A [2]. B.\n\nNo."
+    assert call_info(whole) == call_info(rest)
+
+
+def test_a_whole_completion_needs_no_finish_reason_a_stream_does() -> None:
+    shape = RequestShape("m", constraint="none")
+    whole = decode_response(completion("Tall [1].", finish=None), shape, REQUEST, "p")
+    assert whole == "Tall [1]." and call_info(whole).finish_reason is None
+    decoder = ResponseDecoder(shape, REQUEST, "p")
+    assert decoder.feed(chunk("Tall [1].")) == "Tall [1]."
+    with pytest.raises(BackendError, match="before the model finished"):
+        decoder.finish()
 
 
 def test_stream_decoder_plain_mode_passes_content_through() -> None:
-    decoder = ChatStreamDecoder(RequestShape("m", constraint="none"), REQUEST, "p")
+    decoder = ResponseDecoder(RequestShape("m", constraint="none"), REQUEST, "p")
     assert decoder.feed(chunk("Tall [")) == "Tall ["  # the orchestrator holds markers back
     assert decoder.feed(chunk("1].", finish="stop")) == "1]."
     usage = NS(prompt_tokens=1, completion_tokens=1, prompt_tokens_details=None)
@@ -92,7 +113,7 @@ def test_stream_decoder_plain_mode_passes_content_through() -> None:
 
 
 def test_stream_decoder_refusal_is_neutralised() -> None:
-    decoder = ChatStreamDecoder(RequestShape("m"), REQUEST, "p")
+    decoder = ResponseDecoder(RequestShape("m"), REQUEST, "p")
     text = decoder.feed(chunk(refusal="Sorry [")) + decoder.feed(
         chunk(refusal="3].", finish="stop")
     )
@@ -119,7 +140,7 @@ def interleavings(content: str, refusal: str) -> list[list[tuple[str, str]]]:
 
 
 def stream_of(events: list[tuple[str, str]], shape: RequestShape, finish: str = "stop") -> Any:
-    decoder = ChatStreamDecoder(shape, REQUEST, "p")
+    decoder = ResponseDecoder(shape, REQUEST, "p")
     text = ""
     for i, (field, piece) in enumerate(events):
         last = i == len(events) - 1
@@ -142,7 +163,7 @@ def test_a_refusal_with_content_is_one_answer_whole_and_streamed(
     constraint: Any, content: str, expected: str
 ) -> None:
     shape = RequestShape("m", constraint=constraint)
-    whole = decode_completion(completion(content, refusal="No [2]."), shape, REQUEST, "p")
+    whole = decode_response(completion(content, refusal="No [2]."), shape, REQUEST, "p")
     assert whole == expected and call_info(whole).finish_reason == "refusal"
     for events in interleavings(content, "No [2]."):
         text, info = stream_of(events, shape)
@@ -154,6 +175,6 @@ def test_a_refusal_with_content_is_one_answer_whole_and_streamed(
 def test_a_refusal_alone_is_the_answer_whole_and_streamed() -> None:
     shape = RequestShape("m")
     for content in (None, ""):
-        whole = decode_completion(completion(content, refusal="Sorry [3]."), shape, REQUEST, "p")
+        whole = decode_response(completion(content, refusal="Sorry [3]."), shape, REQUEST, "p")
         assert whole == "Sorry." and call_info(whole).finish_reason == "refusal"
     assert stream_of([("refusal", "Sorry [3]."), ("content", "")], shape)[0] == "Sorry."

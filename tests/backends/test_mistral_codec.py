@@ -1,4 +1,4 @@
-"""Mistral's pure translation: request arguments and decoding, with no SDK and no network."""
+"""The Mistral codec: request payloads and decoding, with no SDK and no network."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from citeformer import Policy, Source
 from citeformer.backends.base import CitationRequest
-from citeformer.backends.mistral.translate import (
-    MistralDecoder,
-    MistralShape,
-    build_request,
+from citeformer.backends.mistral.codec import (
+    RequestShape,
+    ResponseDecoder,
+    build_payload,
     content_text,
     decode_response,
     finish_reason,
@@ -48,7 +48,7 @@ def doc(*parts: tuple[str, list[Any]]) -> str:
 
 def test_request_maps_messages_schema_and_options() -> None:
     options = {"max_tokens": 64, "temperature": 0.1, "top_p": 0.9, "seed": 7, "stop": ["END"]}
-    kwargs = build_request(MistralShape("mistral-x"), request(Policy.REQUIRED), options, 2.5)
+    kwargs = build_payload(RequestShape("mistral-x"), request(Policy.REQUIRED), options, 2.5)
     assert kwargs["model"] == "mistral-x"
     system, user = kwargs["messages"]
     assert system["role"] == "system"
@@ -66,7 +66,7 @@ def test_request_maps_messages_schema_and_options() -> None:
     assert kwargs["retries"] is None
     assert kwargs["timeout_ms"] == 2500
     assert "safe_prompt" not in kwargs
-    assert build_request(MistralShape("m", safe_prompt=True), request(), {}, 1)["safe_prompt"]
+    assert build_payload(RequestShape("m", safe_prompt=True), request(), {}, 1)["safe_prompt"]
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_whole_response_neutralises_prose_markers_and_drops_ids_outside_the_enum
 
 def test_stream_events_decode_like_the_whole_response() -> None:
     document = doc(("Alpha is first.", [1]), ("Gamma third.", [3]))
-    decoder = MistralDecoder(request(), "mistral")
+    decoder = ResponseDecoder(request(), "mistral")
     pieces = [document[i : i + 6] for i in range(0, len(document), 6)]
     out = "".join(decoder.feed(event(p)) for p in pieces)
     out += decoder.feed(event("", "stop", NS(prompt_tokens=3, completion_tokens=2)))
@@ -142,7 +142,7 @@ def test_errors() -> None:
         decode_response(response(doc(("A.", [1])), "error"), request(), "mistral")
     with pytest.raises(BackendError, match="not valid JSON"):
         decode_response(response("Alpha [9]."), request(), "mistral")
-    decoder = MistralDecoder(request(), "mistral")
+    decoder = ResponseDecoder(request(), "mistral")
     decoder.feed(event('{"segments": ['))
     with pytest.raises(BackendError, match="no finish_reason"):
         decoder.finish()
