@@ -98,7 +98,7 @@ test-latest: ## The whole suite on today's index, without the locks (finds drift
 	$(LATEST_VLLM_VENV)/bin/python -m pytest -p no:cacheprovider tests_vllm
 	@echo "test-latest passed; what it ran on: $(LATEST_VENV)/freeze.txt" >&2
 
-lock: $(STAMP) ## Re-resolve locks/*.txt from the declared ranges (commit it on its own)
+lock: $(STAMP) ## Re-resolve locks/*.txt, keeping current pins (UPGRADE=1: newest); commit on its own
 	$(BIN)/python scripts/lock.py
 
 lint: $(STAMP) ## ruff lint and format check

@@ -66,11 +66,14 @@ def find_links() -> list[str]:
     return ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]
 
 
-def compile_lock(inputs: list[str], constraints: list[Path]) -> str:
+def compile_lock(inputs: list[str], constraints: list[Path], current: Path | None = None) -> str:
     """Run ``uv pip compile`` and return the lock text, with unlocked packages removed.
 
     ``inputs`` are requirement files (``*.in``), checkouts relative to the root
-    (``.[extra]``, ``integrations/x``) or plain requirements.
+    (``.[extra]``, ``integrations/x``) or plain requirements. The ``current`` lock's
+    pins are kept where they still satisfy the inputs (uv reads an existing output
+    file as preferences), so adding a dependency does not move the others;
+    ``UPGRADE=1`` re-resolves everything to the newest allowed versions.
     """
     with tempfile.TemporaryDirectory() as tmp:
         torch_pin = Path(tmp) / "torch.txt"
@@ -78,6 +81,8 @@ def compile_lock(inputs: list[str], constraints: list[Path]) -> str:
         requirements = Path(tmp) / "requirements.in"
         requirements.write_text("".join(f"{_input_line(line)}\n" for line in inputs))
         out = Path(tmp) / "lock.txt"
+        if current is not None and current.is_file() and not os.environ.get("UPGRADE"):
+            out.write_text(current.read_text())
         command = [
             uv(), "pip", "compile", str(requirements), *PLATFORM, *find_links(),
             "--generate-hashes", "--quiet",
@@ -130,11 +135,11 @@ def main() -> int:
     LOCKS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fresh_main = Path(tmp) / "main.txt"
-        fresh_main.write_text(compile_lock(MAIN_INPUTS, []))
+        fresh_main.write_text(compile_lock(MAIN_INPUTS, [], LOCKS / "main.txt"))
         wanted = {
             "main.txt": fresh_main.read_text(),
-            "demo.txt": compile_lock(DEMO_INPUTS, [fresh_main]),
-            "vllm.txt": compile_lock([str(LOCKS / "vllm.in")], []),
+            "demo.txt": compile_lock(DEMO_INPUTS, [fresh_main], LOCKS / "demo.txt"),
+            "vllm.txt": compile_lock([str(LOCKS / "vllm.in")], [], LOCKS / "vllm.txt"),
         }
     stale = [name for name, text in wanted.items() if _read(LOCKS / name) != text]
     if check:
