@@ -64,7 +64,7 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
     threads = Citeformer(ThreadPath(OpenAIBackend("bench", api_key="unused", base_url=url)))
     raw = AsyncOpenAI(api_key="unused", base_url=url, max_retries=0)
     payload = backend._prepare(
-        backend.request(QUESTION, SOURCES, Policy.AUTO, {}), {}, stream=False
+        backend.build_call(QUESTION, SOURCES, Policy.AUTO, {}).request, {}, stream=False
     ).payload
     stream_payload = {**payload, "stream": True, "stream_options": {"include_usage": True}}
 

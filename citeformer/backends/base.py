@@ -69,6 +69,7 @@ from citeformer.backends.call import (
     call_info,
     pieces,
 )
+from citeformer.backends.choice import Choice, ChoiceCall, choose_by_generate, generate_arguments
 from citeformer.core import Enforcement, MarkerStyle, Policy, Source
 from citeformer.options import Check
 
@@ -194,6 +195,56 @@ class Backend(abc.ABC):
         style = options.get("marker_style", MarkerStyle.BRACKET)
         return CitationRequest.build(prompt, sources, policy, marker_style=style)
 
+    # -- constrained choices (verify()'s judge; see citeformer.backends.choice) --------
+
+    def choose(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        options: Sequence[str],
+        *,
+        instruction: str | None = None,
+        **call_options: Any,
+    ) -> Choice:
+        """Answer ``prompt`` about ``sources`` with one of ``options``, constrained to them.
+
+        Raises:
+            UnparsableChoiceError: The answer is none of the options.
+        """
+        checks = self.option_checks
+        call = ChoiceCall.build(prompt, sources, options, instruction=instruction,
+                                call_options=call_options, checks=checks)  # fmt: skip
+        with backend_errors(self):
+            return self._choose(call)
+
+    async def achoose(
+        self,
+        prompt: str,
+        sources: Sequence[Source | str],
+        options: Sequence[str],
+        *,
+        instruction: str | None = None,
+        **call_options: Any,
+    ) -> Choice:
+        """Async :meth:`choose`."""
+        checks = self.option_checks
+        call = ChoiceCall.build(prompt, sources, options, instruction=instruction,
+                                call_options=call_options, checks=checks)  # fmt: skip
+        with backend_errors(self):
+            return await self._achoose(call)
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """One choice; the default asks :meth:`generate` and parses the first word."""
+        prompt, sources, policy, options = generate_arguments(call)
+        answer = self.generate(prompt, sources, policy, **options)
+        return choose_by_generate(self, call, Reply.of(answer, type(self).__name__).text)
+
+    async def _achoose(self, call: ChoiceCall) -> Choice:
+        """Async :meth:`_choose`; the default awaits :meth:`agenerate`."""
+        prompt, sources, policy, options = generate_arguments(call)
+        answer = await self.agenerate(prompt, sources, policy, **options)
+        return choose_by_generate(self, call, Reply.of(answer, type(self).__name__).text)
+
     def error_hint(self, error: BaseException) -> str:
         """What the caller can do about ``error`` (added to the boundary's message)."""
         return ""
@@ -259,6 +310,10 @@ class CallBackend(Backend):
         """Async :meth:`_complete_stream`; the default pulls it through worker threads."""
         async for piece in thread_pull(lambda: self.complete_stream(call)):
             yield piece
+
+    async def _achoose(self, call: ChoiceCall) -> Choice:
+        """Async :meth:`_choose`; the default runs it in a worker thread."""
+        return await asyncio.to_thread(self._choose, call)
 
     # -- the hooks the orchestrator calls --------------------------------------------
 

@@ -260,6 +260,17 @@ class Reply:
         text = _checked(value, backend)
         return cls(str(text), call_info(text))
 
+    def after(self, text: str) -> Reply:
+        """This reply with ``text`` (released earlier in the same call) in front."""
+        return Reply(text + self.text, self.info) if text else self
+
+    @property
+    def pieces(self) -> tuple[Piece, ...]:
+        """As stream pieces: the facts (when there are any), then the text."""
+        if self.info is EMPTY_INFO:
+            return (self.text,) if self.text else ()
+        return (self.info, self.text) if self.text else (self.info,)
+
 
 Piece = str | CallInfo
 """What a streaming hook yields: answer text, or facts about the call so far."""
@@ -272,11 +283,9 @@ def pieces(chunk: object, backend: str) -> tuple[Piece, ...]:
         BackendContractError: ``chunk`` is not a ``str`` (the backend is named).
     """
     text = _checked(chunk, backend)
-    info = call_info(text)
-    if info is EMPTY_INFO:
+    if type(text) is str:
         return (text,) if text else ()
-    plain = str(text)
-    return (info, plain) if plain else (info,)
+    return Reply(str(text), call_info(text)).pieces
 
 
 def _checked(value: object, backend: str) -> str:

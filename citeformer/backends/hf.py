@@ -14,11 +14,12 @@ import functools
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply, collect
+from citeformer.backends.choice import Choice, ChoiceCall
 from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import (
     BackendError,
@@ -133,13 +134,18 @@ class HFBackend(CallBackend):
 
     def compiled_grammar(self, language: CitationLanguage) -> xgrammar.CompiledGrammar:
         """The XGrammar grammar for ``language``, compiled once per key."""
-        key = language.key
+        return self.compiled_ebnf(language.key, lambda: to_ebnf(language))
+
+    def compiled_ebnf(
+        self, key: tuple[Any, ...], ebnf: Callable[[], str]
+    ) -> xgrammar.CompiledGrammar:
+        """The grammar ``ebnf()`` writes, compiled once per ``key`` (an LRU cache)."""
         with self._compiled_lock:
             hit = self._compiled.get(key)
             if hit is not None:
                 self._compiled.move_to_end(key)
                 return hit
-        compiled = self._compiler.compile_grammar(to_ebnf(language), root_rule_name="root")
+        compiled = self._compiler.compile_grammar(ebnf(), root_rule_name="root")
         with self._compiled_lock:
             self._compiled[key] = compiled
             if len(self._compiled) > _COMPILED_CACHE_SIZE:
@@ -210,6 +216,12 @@ class HFBackend(CallBackend):
         if tail:
             yield tail
         yield CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """One forward pass under the options' grammar (see :mod:`.hf_choice`)."""
+        from citeformer.backends.hf_choice import choose
+
+        return choose(self, call)
 
     def _new_cache(self) -> Any:
         from transformers import DynamicCache

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply
+from citeformer.backends.choice import Choice, ChoiceCall
 from citeformer.backends.llamacpp_sampler import GrammarSampling
 from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import (
@@ -320,6 +321,12 @@ class LlamaCppBackend(CallBackend):
             finally:
                 chunks.close()  # stops decoding when the consumer leaves early
         yield self._info(call.options, sampling.usage(finish), finish)
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """The options' grammar at the first token (see :mod:`.llamacpp_choice`)."""
+        from citeformer.backends.llamacpp_choice import choose
+
+        return choose(self, call)
 
     def __repr__(self) -> str:
         model_path = getattr(self._llama, "model_path", None)

@@ -9,11 +9,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece
 from citeformer.backends.base import Reply as CallReply
+from citeformer.backends.choice import Choice, ChoiceCall, parse_choice
 from citeformer.core import Enforcement, Source, TokenUsage
 from citeformer.errors import InvalidOptionError
 
 Reply = str | Sequence[str] | Mapping[str, str] | Callable[[str, Sequence[Source]], str]
 Chunking = int | Sequence[int] | Callable[[str], Sequence[str]]
+Probabilities = Mapping[str, float] | Callable[[str, Sequence[Source]], Mapping[str, float]]
 
 
 class MockBackend(CallBackend):
@@ -28,7 +30,13 @@ class MockBackend(CallBackend):
         finish_reason: Finish reason reported per call.
         error: Raised by every call (at once, or after ``error_after`` chunks).
         error_after: With ``error``, stream this many chunks before raising.
-        delay: Seconds to sleep per call (``generate``) or per chunk (``stream``).
+        delay: Seconds to sleep per call (``generate``, ``choose``) or per chunk
+            (``stream``).
+        probabilities: What ``choose`` reports as the options' probabilities (a
+            mapping, or ``f(prompt, sources) -> mapping``), normalised over the offered
+            options; None (the default) reports none, as a backend without log-probs.
+            ``choose`` answers with the scripted reply (parsed as any out-of-tree
+            backend's answer is).
 
     Example:
         >>> backend = MockBackend("Paris is the capital [1].", chunks=3)
@@ -47,6 +55,7 @@ class MockBackend(CallBackend):
         error: BaseException | None = None,
         error_after: int = 0,
         delay: float = 0.0,
+        probabilities: Probabilities | None = None,
     ) -> None:
         if isinstance(replies, Mapping):
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in replies.items()):
@@ -72,6 +81,7 @@ class MockBackend(CallBackend):
         self._error = error
         self._error_after = error_after
         self._delay = delay
+        self._probabilities = probabilities
         # Round-robin position is scripted behaviour, not per-call state.
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
@@ -131,6 +141,27 @@ class MockBackend(CallBackend):
         if self._error is not None:
             raise self._error
         yield self._info(call.prompt)
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """The scripted reply as the choice, with the scripted probabilities."""
+        if self._error is not None:
+            raise self._error
+        if self._delay:
+            time.sleep(self._delay)
+        reply = self._reply(call.prompt, call.sources)
+        text = parse_choice(reply, call.options, provider=self.name)
+        scripted = self._probabilities
+        if callable(scripted):
+            scripted = scripted(call.prompt, call.sources)
+        if scripted is None:
+            return Choice(text, None)
+        masses = {o: float(scripted.get(o, 0.0)) for o in call.options}
+        total = sum(masses.values())
+        if total <= 0 or any(m < 0 for m in masses.values()):
+            raise InvalidOptionError(
+                f"MockBackend probabilities must be >= 0 and not all 0 over {call.options}"
+            )
+        return Choice(text, {o: m / total for o, m in masses.items()})
 
     def __repr__(self) -> str:
         return f"MockBackend(chunks={self._chunks!r})"

@@ -58,6 +58,7 @@ from citeformer.backends.base import (
     Reply,
     backend_errors,
 )
+from citeformer.backends.choice import Choice, ChoiceCall
 from citeformer.backends.vllm_driver import EngineDriver
 from citeformer.core import Enforcement, MarkerStyle, Policy, Source, TokenUsage
 from citeformer.errors import (
@@ -262,6 +263,12 @@ class VLLMBackend(CallBackend):
     def _complete(self, call: BackendCall) -> Reply:
         """The answer; its facts carry usage and the finish reason."""
         return self._batch([call], {})[0]
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """The options' grammar as a structured output (see :mod:`.vllm_choice`)."""
+        from citeformer.backends.vllm_choice import choose
+
+        return choose(self, call)
 
     def generate_batch(self, items: Sequence[BatchItem], **options: Any) -> list[BackendText]:
         """Generate many answers in one vLLM batch, each under its own grammar.

@@ -18,7 +18,7 @@ from citeformer.backends.anthropic.codec import (
     finish_reason,
     usage_of,
 )
-from citeformer.backends.base import BackendText, CitationRequest, ProviderCitation, call_info
+from citeformer.backends.base import CitationRequest, ProviderCitation, Reply
 from citeformer.core import Enforcement
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.markers import validate
@@ -41,28 +41,33 @@ def request(
     return CitationRequest.build("How tall is it?", SOURCES, policy, marker_style=style, **kw)
 
 
-def whole(blocks: list[wire.Block], req: CitationRequest | None = None, **kw: Any) -> BackendText:
+def whole(blocks: list[wire.Block], req: CitationRequest | None = None, **kw: Any) -> Reply:
     body = wire.message(blocks, **kw).body
     return decode_response(body, req or request())
 
 
 def streamed(
     blocks: list[wire.Block], req: CitationRequest | None = None, **kw: Any
-) -> list[BackendText | str]:
+) -> list[Reply]:
+    """The decoder's outputs, each as a Reply (text with the facts it carried)."""
     decoder = ResponseDecoder(req or request(), "anthropic")
-    chunks: list[BackendText | str] = []
+    chunks: list[Reply] = []
     for _, data in wire.stream(blocks, **kw).events or ():
         out = decoder.feed(data)
         if out:
-            chunks.append(out)
+            chunks.append(out if isinstance(out, Reply) else Reply(out))
     chunks.append(decoder.finish())
     return chunks
 
 
-def citations_of(chunks: list[BackendText | str]) -> tuple[ProviderCitation, ...]:
+def joined(chunks: list[Reply]) -> str:
+    return "".join(chunk.text for chunk in chunks)
+
+
+def citations_of(chunks: list[Reply]) -> tuple[ProviderCitation, ...]:
     found: tuple[ProviderCitation, ...] = ()
     for chunk in chunks:
-        found += call_info(chunk).citations
+        found += chunk.info.citations
     return found
 
 
@@ -150,12 +155,13 @@ def test_bad_shape_is_rejected() -> None:
 
 
 def test_markers_go_before_trailing_punctuation_with_spans() -> None:
-    out = whole(ANSWER)
+    reply = whole(ANSWER)
+    out = reply.text
     assert out == (
         "According to the documents, the tower is 330 metres tall [1]."
         " The arena held 50,000 people and Big Ben is a bell [2, 3]."
     )
-    info = call_info(out)
+    info = reply.info
     assert info.enforcement is Enforcement.PROVIDER
     assert info.finish_reason == "stop"
     by_id = {c.source_id: c for c in info.citations}
@@ -175,12 +181,13 @@ def test_prose_markers_and_out_of_range_documents_never_become_citations() -> No
         ("it stands in Paris", [EIFFEL, wire.cite(3, "bogus", 0, 5)]),
         (".", []),
     ]
-    out = whole(blocks)
+    reply = whole(blocks)
+    out = reply.text
     checked = validate(out, 3, MarkerStyle.BRACKET)
     assert checked.invalid == ()
     assert [m.ids for m in checked.markers] == [(1,)]
     assert "[9]" not in out and "[2]" not in out and "[3]" not in out
-    info = call_info(out)
+    info = reply.info
     assert [c.source_id for c in info.citations] == [1]
     assert sorted(m.text for m in info.invalid_markers) == ["[4]", "[8]", "document -1"]
     assert all(m.reason == "out_of_range" for m in info.invalid_markers)
@@ -188,10 +195,11 @@ def test_prose_markers_and_out_of_range_documents_never_become_citations() -> No
 
 def test_caret_markers_stay_unambiguous_and_each_id_has_its_offset() -> None:
     req = request(style=MarkerStyle.CARET)
-    out = whole([("Towers and arenas", [EIFFEL, ROME]), ("5 times ^2 more", [])], req)
+    reply = whole([("Towers and arenas", [EIFFEL, ROME]), ("5 times ^2 more", [])], req)
+    out = reply.text
     # One caret per id, never side by side (``^1^2`` is not in the citation language).
     assert out == "Towers and arenas^1 ^2 5 times more"
-    by_id = {c.source_id: c.raw_offset for c in call_info(out).citations}
+    by_id = {c.source_id: c.raw_offset for c in reply.info.citations}
     assert out[by_id[1] :].startswith("^1 ^2") and out[by_id[2] :].startswith("^2 ")
     assert [m.ids for m in validate(out, 3, MarkerStyle.CARET).markers] == [(1,), (2,)]
 
@@ -201,9 +209,10 @@ def test_other_block_kinds_and_non_document_citations_are_ignored() -> None:
     body["content"].insert(0, {"type": "thinking", "thinking": "[3] hmm", "signature": "x"})
     web = {"type": "web_search_result_location", "url": "u", "cited_text": "c", "title": "t"}
     body["content"].append({"type": "text", "text": " indeed", "citations": [web]})
-    out = decode_response(body, request())
+    reply = decode_response(body, request())
+    out = reply.text
     assert out == "Tall [1] indeed"
-    assert len(call_info(out).citations) == 1
+    assert len(reply.info.citations) == 1
 
 
 def test_usage_and_stop_reasons() -> None:
@@ -220,7 +229,7 @@ def test_usage_and_stop_reasons() -> None:
         "stop",
     ]
     assert finish_reason("pause_turn") == "pause_turn" and finish_reason(None) is None
-    assert call_info(whole([("No.", [])], stop_reason="refusal")).finish_reason == "refusal"
+    assert whole([("No.", [])], stop_reason="refusal").info.finish_reason == "refusal"
 
 
 # -- streams -----------------------------------------------------------------------------
@@ -230,20 +239,21 @@ def test_usage_and_stop_reasons() -> None:
 @pytest.mark.parametrize("size", [1, 3, 50])
 def test_stream_equals_whole_message(citations_at: Any, size: int) -> None:
     chunks = streamed(ANSWER, size=size, citations_at=citations_at)
-    expected = whole(ANSWER)
-    assert "".join(chunks) == expected
+    reply = whole(ANSWER)
+    expected = reply.text
+    assert joined(chunks) == expected
     assert sorted(citations_of(chunks), key=lambda c: c.source_id) == sorted(
-        call_info(expected).citations, key=lambda c: c.source_id
+        reply.info.citations, key=lambda c: c.source_id
     )
-    final = call_info(chunks[-1])
+    final = chunks[-1].info
     assert final.usage == TokenUsage(11, 7) and final.finish_reason == "stop"
 
 
 def test_stream_releases_text_early_and_markers_with_their_facts() -> None:
     chunks = streamed(ANSWER, size=4)
     assert len(chunks) > 10
-    marker_chunk = next(c for c in chunks if "[1]" in c)
-    assert [c.source_id for c in call_info(marker_chunk).citations] == [1]
+    marker_chunk = next(c for c in chunks if "[1]" in c.text)
+    assert [c.source_id for c in marker_chunk.info.citations] == [1]
     assert chunks.index(marker_chunk) < len(chunks) - 1
 
 
@@ -267,14 +277,15 @@ def test_stream_parity_and_only_cited_markers(
         (text, [wire.cite(i, "x", 0, 1) for i in ids]) for text, ids in blocks
     ]
     req = request(style=style)
-    expected = whole(script, req)
+    reply = whole(script, req)
+    expected = reply.text
     chunks = streamed(script, req, size=size, citations_at=citations_at)
-    assert "".join(chunks) == expected
-    assert set(citations_of(chunks)) == set(call_info(expected).citations)
+    assert joined(chunks) == expected
+    assert set(citations_of(chunks)) == set(reply.info.citations)
     checked = validate(expected, 3, style)
     assert checked.invalid == ()
     assert checked.text == expected  # the assembler writes the citation language
-    cited = {(c.raw_offset, c.source_id) for c in call_info(expected).citations}
+    cited = {(c.raw_offset, c.source_id) for c in reply.info.citations}
     assert {(m.raw_start, i) for m in checked.markers for i in m.ids} == cited
 
 
@@ -298,9 +309,10 @@ def test_assembler_handles_an_answer_that_is_only_a_citation() -> None:
 
 
 def test_a_document_index_that_is_not_an_integer_is_reported_not_cited() -> None:
-    out = whole([("Tall", [{**EIFFEL, "document_index": True}]), (" and old", [EIFFEL])])
+    reply = whole([("Tall", [{**EIFFEL, "document_index": True}]), (" and old", [EIFFEL])])
+    out = reply.text
     assert out == "Tall and old [1]"
-    assert [c.source_id for c in call_info(out).citations] == [1]  # true is not document 1
-    assert [(m.text, m.reason) for m in call_info(out).invalid_markers] == [
+    assert [c.source_id for c in reply.info.citations] == [1]  # true is not document 1
+    assert [(m.text, m.reason) for m in reply.info.invalid_markers] == [
         ("document true", "malformed")
     ]

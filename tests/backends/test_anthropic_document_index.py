@@ -18,7 +18,7 @@ import pytest
 from citeformer import Citeformer
 from citeformer.backends.anthropic import AnthropicBackend
 from citeformer.backends.anthropic.codec import CitationAssembler, decode_response
-from citeformer.backends.base import CitationRequest, call_info
+from citeformer.backends.base import CitationRequest
 from citeformer.core import MarkerStyle, Policy
 from citeformer.testing import QUESTION, SOURCES
 from tests.loopback import anthropic_wire as wire
@@ -67,9 +67,10 @@ def test_a_value_the_sdk_would_coerce_is_read_as_sent(
 def test_the_assembler_reports_every_index_that_is_not_an_integer(index: object) -> None:
     request = CitationRequest.build("Q?", SOURCES, Policy.AUTO)
     body = wire.message([("Tall", [odd(index)]), (" and old", [EIFFEL])]).body
-    out = decode_response(body, request)
+    reply = decode_response(body, request)
+    out = reply.text
     assert out == "Tall and old [1]"
-    (invalid,) = call_info(out).invalid_markers
+    (invalid,) = reply.info.invalid_markers
     assert invalid.reason == "malformed" and invalid.text.startswith("document ")
     assembler = CitationAssembler(3, MarkerStyle.BRACKET)
     assembler.start_block()

@@ -123,7 +123,7 @@ def test_whole_response_neutralises_prose_markers_and_drops_ids_outside_the_enum
     text = decode_response(
         response(doc(("Alpha [9] leads.", [1, 9]), ("Beta too.", ["2"]))), request(), "gemini"
     )
-    assert str(text) == "Alpha leads [1]. Beta too [2]."
+    assert text.text == "Alpha leads [1]. Beta too [2]."
     assert [m.text for m in text.info.invalid_markers] == ["[9]"]
     assert text.info.finish_reason == "stop"
 
@@ -135,7 +135,7 @@ def test_thought_parts_are_not_answer_text() -> None:
         usage_metadata=None,
         prompt_feedback=None,
     )
-    assert str(decode_response(whole, request(), "gemini")) == "A [1]."
+    assert decode_response(whole, request(), "gemini").text == "A [1]."
 
 
 def test_stream_chunks_decode_like_the_whole_response() -> None:
@@ -145,13 +145,13 @@ def test_stream_chunks_decode_like_the_whole_response() -> None:
     out = "".join(decoder.feed(response(p, None)) for p in pieces[:-1])
     out += decoder.feed(response(pieces[-1], "STOP"))
     rest = decoder.finish()
-    assert out + rest == decode_response(response(document), request(), "gemini")
+    assert out + rest.text == decode_response(response(document), request(), "gemini").text
 
 
 def test_blocked_prompt_is_a_content_filter_outcome() -> None:
     blocked = NS(candidates=None, usage_metadata=None, prompt_feedback=NS(block_reason="SAFETY"))
     text = decode_response(blocked, request(), "gemini")
-    assert str(text) == ""
+    assert text.text == ""
     assert text.info.finish_reason == "content_filter"
 
 
@@ -159,7 +159,7 @@ def test_safety_stop_keeps_settled_text() -> None:
     partial = '{"segments": [{"text": "Alpha is first.", "citations": [1]}, {"text": "Bad'
     text = decode_response(response(partial, "SAFETY"), request(), "gemini")
     assert text.info.finish_reason == "content_filter"
-    assert str(text).startswith("Alpha is first [1].")
+    assert text.text.startswith("Alpha is first [1].")
 
 
 def test_stream_without_finish_reason_is_an_error() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from citeformer.backends.base import CitationRequest, call_info
+from citeformer.backends.base import CitationRequest
 from citeformer.backends.openai.codec import (
     RequestShape,
     ResponseDecoder,
@@ -71,11 +71,11 @@ def test_decoding_whole_completions() -> None:
     out = decode_response(
         completion('{"segments": [{"text": "A.", "citations": [2]}]}'), shape, REQUEST, "p"
     )
-    info = call_info(out)
-    assert out == "A [2]." and info.enforcement is Enforcement.SCHEMA
+    info = out.info
+    assert out.text == "A [2]." and info.enforcement is Enforcement.SCHEMA
     assert info.usage is not None and info.usage.cached_tokens == 3
     refused = decode_response(completion(None, refusal="No [1]."), shape, REQUEST, "p")
-    assert refused == "No." and call_info(refused).finish_reason == "refusal"
+    assert refused.text == "No." and refused.info.finish_reason == "refusal"
     with pytest.raises(BackendError, match="no choices"):
         decode_response(NS(choices=[], usage=None), shape, REQUEST, "p")
 
@@ -87,14 +87,14 @@ def test_a_whole_completion_is_decoded_by_the_stream_decoder() -> None:
     decoder = ResponseDecoder(shape, REQUEST, "p")
     text = decoder.feed(completion(document, refusal="No [1]."))
     rest = decoder.finish(whole=True)
-    assert whole == text + rest == "A [2]. B.\n\nNo."
-    assert call_info(whole) == call_info(rest)
+    assert whole.text == text + rest.text == "A [2]. B.\n\nNo."
+    assert whole.info == rest.info
 
 
 def test_a_whole_completion_needs_no_finish_reason_a_stream_does() -> None:
     shape = RequestShape("m", constraint="none")
     whole = decode_response(completion("Tall [1].", finish=None), shape, REQUEST, "p")
-    assert whole == "Tall [1]." and call_info(whole).finish_reason is None
+    assert whole.text == "Tall [1]." and whole.info.finish_reason is None
     decoder = ResponseDecoder(shape, REQUEST, "p")
     assert decoder.feed(chunk("Tall [1].")) == "Tall [1]."
     with pytest.raises(BackendError, match="before the model finished"):
@@ -108,8 +108,8 @@ def test_stream_decoder_plain_mode_passes_content_through() -> None:
     usage = NS(prompt_tokens=1, completion_tokens=1, prompt_tokens_details=None)
     assert decoder.feed(NS(choices=[], usage=usage)) == ""
     final = decoder.finish()
-    assert final == "" and call_info(final).finish_reason == "stop"
-    assert call_info(final).enforcement is Enforcement.VALIDATED
+    assert final.text == "" and final.info.finish_reason == "stop"
+    assert final.info.enforcement is Enforcement.VALIDATED
 
 
 def test_stream_decoder_refusal_is_neutralised() -> None:
@@ -118,7 +118,7 @@ def test_stream_decoder_refusal_is_neutralised() -> None:
         chunk(refusal="3].", finish="stop")
     )
     final = decoder.finish()
-    assert text + final == "Sorry." and call_info(final).finish_reason == "refusal"
+    assert text + final.text == "Sorry." and final.info.finish_reason == "refusal"
 
 
 CONTENT = '{"segments": [{"text": "Content text.", "citations": [1]}]}'
@@ -148,7 +148,7 @@ def stream_of(events: list[tuple[str, str]], shape: RequestShape, finish: str = 
             chunk(finish=finish if last else None, **{"content": None, field: piece})
         )
     final = decoder.finish()
-    return text + final, call_info(final)
+    return text + final.text, final.info
 
 
 @pytest.mark.parametrize(
@@ -164,17 +164,17 @@ def test_a_refusal_with_content_is_one_answer_whole_and_streamed(
 ) -> None:
     shape = RequestShape("m", constraint=constraint)
     whole = decode_response(completion(content, refusal="No [2]."), shape, REQUEST, "p")
-    assert whole == expected and call_info(whole).finish_reason == "refusal"
+    assert whole.text == expected and whole.info.finish_reason == "refusal"
     for events in interleavings(content, "No [2]."):
         text, info = stream_of(events, shape)
         assert text == expected, events
         assert info.finish_reason == "refusal"
-        assert info.invalid_markers == call_info(whole).invalid_markers
+        assert info.invalid_markers == whole.info.invalid_markers
 
 
 def test_a_refusal_alone_is_the_answer_whole_and_streamed() -> None:
     shape = RequestShape("m")
     for content in (None, ""):
         whole = decode_response(completion(content, refusal="Sorry [3]."), shape, REQUEST, "p")
-        assert whole == "Sorry." and call_info(whole).finish_reason == "refusal"
+        assert whole.text == "Sorry." and whole.info.finish_reason == "refusal"
     assert stream_of([("refusal", "Sorry [3]."), ("content", "")], shape)[0] == "Sorry."

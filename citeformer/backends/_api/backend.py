@@ -13,7 +13,7 @@ a response, decode stream events) and the few lines that call its SDK;
   its first event.
 * **Async.** ``agenerate``/``astream`` await the SDK's async client: no threads.
 
-Per-call facts travel in the returned :class:`~citeformer.backends.base.BackendText`.
+Per-call facts travel beside the text, in :class:`~citeformer.backends.call.Reply`.
 """
 
 from __future__ import annotations
@@ -34,26 +34,24 @@ from citeformer.backends._api.settings import (
 )
 from citeformer.backends.base import (
     BackendCall,
-    BackendText,
     CallBackend,
     CitationRequest,
     Piece,
     Reply,
     aclose_iterator,
-    call_info,
 )
-from citeformer.backends.call import pieces
+from citeformer.backends.choice import Choice, ChoiceCall
 from citeformer.errors import InvalidOptionError
 
 
 class StreamDecoder(Protocol):
     """Turns one call's stream events into answer text (pure; no I/O)."""
 
-    def feed(self, event: Any) -> str:
-        """Consume one SDK stream event; return new answer text (maybe empty)."""
+    def feed(self, event: Any) -> str | Reply:
+        """Consume one SDK stream event; return new text (a Reply when facts came too)."""
 
-    def finish(self) -> BackendText:
-        """The remaining text, carrying the call's :class:`CallInfo`."""
+    def finish(self) -> Reply:
+        """The remaining text with the call's :class:`~citeformer.backends.call.CallInfo`."""
 
 
 class ApiCall:
@@ -137,7 +135,7 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
         """Build the SDK arguments for one call (pure)."""
 
     @abc.abstractmethod
-    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+    def _decode(self, response: Any, call: ApiCall) -> Reply:
         """Turn a whole response into answer text with facts (pure)."""
 
     @abc.abstractmethod
@@ -160,7 +158,41 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
     def _aevents(self, client: AsyncClient, call: ApiCall) -> AsyncIterator[Any]:
         """Async :meth:`_events` (an async generator; ``aclose`` closes the stream)."""
 
+    def _prepare_choice(self, call: ChoiceCall) -> ApiCall:
+        """Build the SDK arguments for one constrained choice (pure)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement choose()")
+
+    def _decode_choice(self, response: Any, call: ApiCall, choice: ChoiceCall) -> Choice:
+        """Read the chosen option (and its probabilities) from a whole response (pure)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement choose()")
+
     # -- the Backend contract ----------------------------------------------------------
+
+    def _choose(self, call: ChoiceCall) -> Choice:
+        """One constrained choice: the same request path as :meth:`_complete`."""
+        api_call = self._prepare_choice(call)
+        client = self.client
+
+        def attempt() -> Any:
+            try:
+                return self._create(client, api_call)
+            except Exception as exc:
+                raise self._translate_error(exc) from exc
+
+        return self._decode_choice(call_with_retries(self.retry, attempt), api_call, call)
+
+    async def _achoose(self, call: ChoiceCall) -> Choice:
+        """Native async :meth:`_choose` on the async client."""
+        api_call = self._prepare_choice(call)
+        client = self.async_client
+
+        async def attempt() -> Any:
+            try:
+                return await self._acreate(client, api_call)
+            except Exception as exc:
+                raise self._translate_error(exc) from exc
+
+        return self._decode_choice(await acall_with_retries(self.retry, attempt), api_call, call)
 
     def _api_call(self, call: BackendCall, *, stream: bool) -> ApiCall:
         return self._prepare(call.request, call.options, stream=stream)
@@ -184,7 +216,7 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
             except Exception as exc:
                 raise self._translate_error(exc) from exc
 
-        return _reply(self._decode(call_with_retries(self.retry, attempt), api_call))
+        return self._decode(call_with_retries(self.retry, attempt), api_call)
 
     async def _acomplete(self, call: BackendCall) -> Reply:
         """Native async :meth:`_complete` on the async client."""
@@ -197,7 +229,7 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
             except Exception as exc:
                 raise self._translate_error(exc) from exc
 
-        return _reply(self._decode(await acall_with_retries(self.retry, attempt), api_call))
+        return self._decode(await acall_with_retries(self.retry, attempt), api_call)
 
     def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
         """Stream text as the provider sends it; the call's facts come last."""
@@ -216,12 +248,12 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
         events, event = call_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
-                yield from pieces(decoder.feed(event), self.name)
+                yield from _pieces(decoder.feed(event))
                 try:
                     event = next(events, _END)
                 except Exception as exc:
                     raise self._translate_error(exc) from exc
-            yield from pieces(decoder.finish(), self.name)
+            yield from decoder.finish().pieces
         finally:
             events.close()
 
@@ -244,13 +276,13 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
         events, event = await acall_with_retries(self.retry, open_stream)
         try:
             while event is not _END:
-                for piece in pieces(decoder.feed(event), self.name):
+                for piece in _pieces(decoder.feed(event)):
                     yield piece
                 try:
                     event = await anext(events, _END)
                 except Exception as exc:
                     raise self._translate_error(exc) from exc
-            for piece in pieces(decoder.finish(), self.name):
+            for piece in decoder.finish().pieces:
                 yield piece
         finally:
             await aclose_iterator(events)
@@ -259,5 +291,8 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
 _END = object()
 
 
-def _reply(text: str) -> Reply:
-    return Reply(str(text), call_info(text))
+def _pieces(out: str | Reply) -> tuple[Piece, ...]:
+    """A decoder's output as stream pieces."""
+    if isinstance(out, Reply):
+        return out.pieces
+    return (out,) if out else ()

@@ -23,7 +23,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from citeformer.backends._api.json_scan import Action, JsonScanner, JsonSyntaxError
-from citeformer.core import InvalidMarker
+from citeformer.backends.call import CallInfo, Reply
+from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.schema import SegmentWriter
@@ -39,6 +40,8 @@ _FIELD: Final = 3  # a segment's text or quote string
 _CITATIONS: Final = 4  # a segment's citations array
 _ID: Final = 5  # one item of it
 _STRING_FIELDS: Final = ("text", "quote")
+TRUNCATING: Final = frozenset({"length", "content_filter"})
+"""Finish reasons after which a document may end early (it keeps what parsed)."""
 
 
 class SchemaViolation(Exception):
@@ -217,6 +220,35 @@ class SegmentDecoder:
                 raise self._fail(self._malformed(exc)) from exc
         self._document.flush()  # a truncated document may end inside a string
         return self._writer.update(self._document.segments, complete=True)
+
+    def finish_reply(
+        self, finish: str | None, usage: TokenUsage | None, *, blocked: bool = False
+    ) -> Reply:
+        """The rest of the text with the call's facts, for a schema-tier provider.
+
+        Args:
+            finish: The provider's (normalised) finish reason; None means the
+                response was cut before the model finished.
+            usage: The call's token usage.
+            blocked: The prompt was refused before any output (no document to read).
+
+        Raises:
+            BackendError: No finish reason (retryable), or the document is not valid JSON.
+        """
+        if finish is None:
+            raise BackendError(
+                "the response ended before the model finished (no finish_reason)",
+                provider=self._provider,
+                retryable=True,
+            )
+        text = "" if blocked else self.finish(truncated=finish in TRUNCATING)
+        info = CallInfo(
+            usage=usage,
+            finish_reason=finish,
+            invalid_markers=self.dropped,
+            enforcement=Enforcement.SCHEMA,
+        )
+        return Reply(text, info)
 
     @property
     def dropped(self) -> tuple[InvalidMarker, ...]:

@@ -13,6 +13,7 @@ from citeformer.backends._api import (
     mapping_option,
 )
 from citeformer.backends.anthropic import sse
+from citeformer.backends.anthropic.choice import build_choice_payload, decode_choice
 from citeformer.backends.anthropic.codec import (
     DEFAULT_MAX_TOKENS,
     RequestShape,
@@ -20,7 +21,8 @@ from citeformer.backends.anthropic.codec import (
     build_payload,
     decode_response,
 )
-from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.base import CitationRequest, Reply
+from citeformer.backends.choice import Choice, ChoiceCall
 from citeformer.core import Enforcement
 from citeformer.options import Check
 
@@ -122,11 +124,18 @@ class AnthropicBackend(ApiBackend["Anthropic", "AsyncAnthropic"]):
             self._call_timeout(options),
         )
 
-    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+    def _decode(self, response: Any, call: ApiCall) -> Reply:
         return decode_response(response, call.request)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
         return ResponseDecoder(call.request, self.name)
+
+    def _prepare_choice(self, call: ChoiceCall) -> ApiCall:
+        payload = build_choice_payload(self.shape, call)
+        return ApiCall(call.request, payload, self._call_timeout(call.call_options))
+
+    def _decode_choice(self, response: Any, call: ApiCall, choice: ChoiceCall) -> Choice:
+        return decode_choice(response, choice, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from citeformer.backends.base import BackendText, CallInfo, CitationRequest
+from citeformer.backends.base import CallInfo, CitationRequest, Reply
 from citeformer.backends.cited_blocks import CitedBlockAssembler
 from citeformer.core import Enforcement, Policy, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
@@ -284,7 +284,7 @@ def _info(
     )
 
 
-def decode_response(response: Any, request: CitationRequest) -> BackendText:
+def decode_response(response: Any, request: CitationRequest) -> Reply:
     """Answer text and facts from a whole ``Message``."""
     language = request.language
     assembler = CitationAssembler(language.n, language.marker_style)
@@ -303,7 +303,7 @@ def decode_response(response: Any, request: CitationRequest) -> BackendText:
         usage=usage_of(_get(response, "usage")),
         finish=finish_reason(_get(response, "stop_reason")),
     )
-    return BackendText("".join(parts), info)
+    return Reply("".join(parts), info)
 
 
 class ResponseDecoder:
@@ -330,8 +330,8 @@ class ResponseDecoder:
         self._delta_usage: Any = None
         self._stop: str | None = None
 
-    def feed(self, event: Any) -> str:
-        """Consume one raw stream event; return new answer text (maybe with facts)."""
+    def feed(self, event: Any) -> str | Reply:
+        """Consume one raw stream event; return new answer text (with facts, a Reply)."""
         kind = _get(event, "type")
         assembler = self._assembler
         out = ""
@@ -366,10 +366,10 @@ class ResponseDecoder:
             # is not passed on, so facts reported with none wait for the next one).
             citations, invalid = assembler.take_facts()
             if citations or invalid:
-                return BackendText(out, CallInfo(citations=citations, invalid_markers=invalid))
+                return Reply(out, CallInfo(citations=citations, invalid_markers=invalid))
         return out
 
-    def finish(self) -> BackendText:
+    def finish(self) -> Reply:
         """The rest of the text, with usage, finish reason and any facts still held.
 
         Raises:
@@ -387,4 +387,4 @@ class ResponseDecoder:
             usage=usage_of(self._start_usage, self._delta_usage),
             finish=finish_reason(self._stop),
         )
-        return BackendText(text, info)
+        return Reply(text, info)

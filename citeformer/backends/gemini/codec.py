@@ -47,9 +47,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from citeformer.backends._api.json_segments import SegmentDecoder
-from citeformer.backends.base import BackendText, CallInfo, CitationRequest
-from citeformer.core import Enforcement, TokenUsage
-from citeformer.errors import BackendError, InvalidOptionError
+from citeformer.backends.base import CitationRequest, Reply
+from citeformer.core import TokenUsage
+from citeformer.errors import InvalidOptionError
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.schema import to_json_schema
 
@@ -69,7 +69,6 @@ _FILTERED = frozenset(
         "LANGUAGE",
     }
 )
-_TRUNCATING = frozenset({"length", "content_filter"})
 _SEGMENT_ORDER = ("text", "quote", "citations")
 
 
@@ -267,7 +266,7 @@ class ResponseDecoder:
             self._finish = reason
         return out
 
-    def finish(self, *, whole: bool = False) -> BackendText:
+    def finish(self, *, whole: bool = False) -> Reply:
         """The rest of the text, with usage, finish reason and dropped ids.
 
         Args:
@@ -279,25 +278,11 @@ class ResponseDecoder:
                 the document is not valid JSON (a server that ignored the schema).
         """
         finish = self._finish or ("stop" if whole else None)
-        if finish is None:
-            raise BackendError(
-                "the response ended before the model finished (no finish_reason)",
-                provider=self._provider,
-                retryable=True,
-            )
-        text = "" if self._blocked else self._segments.finish(truncated=finish in _TRUNCATING)
-        info = CallInfo(
-            usage=self._usage,
-            finish_reason=finish,
-            invalid_markers=self._segments.dropped,
-            enforcement=Enforcement.SCHEMA,
-        )
-        return BackendText(text, info)
+        return self._segments.finish_reply(finish, self._usage, blocked=self._blocked)
 
 
-def decode_response(response: Any, request: CitationRequest, provider: str) -> BackendText:
+def decode_response(response: Any, request: CitationRequest, provider: str) -> Reply:
     """Answer text and facts from a whole ``GenerateContentResponse``."""
     decoder = ResponseDecoder(request, provider)
     text = decoder.feed(response)
-    rest = decoder.finish(whole=True)
-    return BackendText(text + rest, rest.info)
+    return decoder.finish(whole=True).after(text)

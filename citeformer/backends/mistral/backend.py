@@ -15,7 +15,9 @@ from citeformer.backends._api import (
     bool_option,
     milliseconds,
 )
-from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.base import CitationRequest, Reply
+from citeformer.backends.choice import Choice, ChoiceCall
+from citeformer.backends.mistral.choice import build_choice_payload, decode_choice
 from citeformer.backends.mistral.codec import (
     RequestShape,
     ResponseDecoder,
@@ -163,11 +165,18 @@ class MistralBackend(ApiBackend["Mistral", "Mistral"]):
         seconds = self._call_timeout(options)
         return ApiCall(request, build_payload(self.shape, request, options, seconds), seconds)
 
-    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+    def _decode(self, response: Any, call: ApiCall) -> Reply:
         return decode_response(response, call.request, self.name)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
         return ResponseDecoder(call.request, self.name)
+
+    def _prepare_choice(self, call: ChoiceCall) -> ApiCall:
+        seconds = self._call_timeout(call.call_options)
+        return ApiCall(call.request, build_choice_payload(self.shape, call, seconds), seconds)
+
+    def _decode_choice(self, response: Any, call: ApiCall, choice: ChoiceCall) -> Choice:
+        return decode_choice(response, choice, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

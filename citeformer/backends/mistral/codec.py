@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from citeformer.backends._api.json_segments import SegmentDecoder
-from citeformer.backends.base import BackendText, CallInfo, CitationRequest
-from citeformer.core import Enforcement, TokenUsage
+from citeformer.backends.base import CitationRequest, Reply
+from citeformer.core import TokenUsage
 from citeformer.errors import BackendError
 from citeformer.grammar.schema import to_json_schema
 
 SCHEMA_NAME = "cited_answer"
-_TRUNCATING = frozenset({"length", "content_filter"})
 _FINISH = {"model_length": "length"}
 
 
@@ -159,7 +158,7 @@ class ResponseDecoder:
                 self._finish = reason
         return out
 
-    def finish(self) -> BackendText:
+    def finish(self) -> Reply:
         """The rest of the text, with usage, finish reason and dropped ids.
 
         Raises:
@@ -167,33 +166,19 @@ class ResponseDecoder:
                 the model reported an error, or the document is not valid JSON.
         """
         finish = self._finish
-        if finish is None:
-            raise BackendError(
-                "the response ended before the model finished (no finish_reason)",
-                provider=self._provider,
-                retryable=True,
-            )
         if finish == "error":
             raise BackendError(
                 "the model stopped with finish_reason='error' before completing its answer",
                 provider=self._provider,
                 retryable=True,
             )
-        text = self._segments.finish(truncated=finish in _TRUNCATING)
-        info = CallInfo(
-            usage=self._usage,
-            finish_reason=finish,
-            invalid_markers=self._segments.dropped,
-            enforcement=Enforcement.SCHEMA,
-        )
-        return BackendText(text, info)
+        return self._segments.finish_reply(finish, self._usage)
 
 
-def decode_response(response: Any, request: CitationRequest, provider: str) -> BackendText:
+def decode_response(response: Any, request: CitationRequest, provider: str) -> Reply:
     """Answer text and facts from a whole ``ChatCompletionResponse``."""
     if not (getattr(response, "choices", None) or ()):
         raise BackendError("the response has no choices", provider=provider, retryable=True)
     decoder = ResponseDecoder(request, provider)
     text = decoder.feed(response)
-    rest = decoder.finish()
-    return BackendText(text + rest, rest.info)
+    return decoder.finish().after(text)

@@ -13,7 +13,9 @@ from citeformer.backends._api import (
     bool_option,
     mapping_option,
 )
-from citeformer.backends.base import BackendText, CitationRequest
+from citeformer.backends.base import CitationRequest, Reply
+from citeformer.backends.choice import Choice, ChoiceCall
+from citeformer.backends.openai.choice import build_choice_payload, decode_choice
 from citeformer.backends.openai.codec import (
     Constraint,
     GrammarDialect,
@@ -172,11 +174,18 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
         payload = build_payload(self.shape, request, options, stream=stream)
         return ApiCall(request, payload, self._call_timeout(options))
 
-    def _decode(self, response: Any, call: ApiCall) -> BackendText:
+    def _decode(self, response: Any, call: ApiCall) -> Reply:
         return decode_response(response, self.shape, call.request, self.name)
 
     def _stream_decoder(self, call: ApiCall) -> StreamDecoder:
         return ResponseDecoder(self.shape, call.request, self.name)
+
+    def _prepare_choice(self, call: ChoiceCall) -> ApiCall:
+        payload = build_choice_payload(self.shape, call)
+        return ApiCall(call.request, payload, self._call_timeout(call.call_options))
+
+    def _decode_choice(self, response: Any, call: ApiCall, choice: ChoiceCall) -> Choice:
+        return decode_choice(response, self.shape, choice, self.name)
 
     # -- the SDK calls ----------------------------------------------------------------
 

@@ -35,8 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from citeformer.backends._api.json_segments import SegmentDecoder
-from citeformer.backends.base import BackendText, CallInfo, CitationRequest
+from citeformer.backends._api.json_segments import TRUNCATING, SegmentDecoder
+from citeformer.backends.base import CallInfo, CitationRequest, Reply
 from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.grammar.notation import to_ebnf, to_gbnf
@@ -55,7 +55,6 @@ TIERS: Mapping[str, Enforcement] = {
 SCHEMA_NAME = "cited_answer"
 
 _REASONING_MODEL = re.compile(r"(^|/)(o\d|gpt-5)")
-_TRUNCATING = frozenset({"length", "content_filter"})
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -138,14 +137,7 @@ def build_payload(
             },
         }
     elif shape.constraint == "grammar":
-        if shape.dialect == "fireworks":
-            payload["response_format"] = {"type": "grammar", "grammar": to_gbnf(language)}
-        elif shape.dialect == "llama.cpp":
-            extra_body["grammar"] = to_gbnf(language)
-        elif shape.dialect == "vllm":
-            extra_body["structured_outputs"] = {"grammar": to_ebnf(language)}
-        else:
-            extra_body["ebnf"] = to_ebnf(language)
+        put_grammar(shape, payload, extra_body, ebnf=to_ebnf(language), gbnf=to_gbnf(language))
     if extra_body:
         payload["extra_body"] = extra_body
     if shape.extra_headers:
@@ -155,6 +147,25 @@ def build_payload(
         if shape.stream_usage:
             payload["stream_options"] = {"include_usage": True}
     return payload
+
+
+def put_grammar(
+    shape: RequestShape,
+    payload: dict[str, Any],
+    extra_body: dict[str, Any],
+    *,
+    ebnf: str,
+    gbnf: str,
+) -> None:
+    """Put a grammar where ``shape``'s server reads it (the dialect table above)."""
+    if shape.dialect == "fireworks":
+        payload["response_format"] = {"type": "grammar", "grammar": gbnf}
+    elif shape.dialect == "llama.cpp":
+        extra_body["grammar"] = gbnf
+    elif shape.dialect == "vllm":
+        extra_body["structured_outputs"] = {"grammar": ebnf}
+    else:
+        extra_body["ebnf"] = ebnf
 
 
 def usage_of(usage: Any) -> TokenUsage | None:
@@ -229,7 +240,7 @@ class ResponseDecoder:
         self._said = self._said or bool(out)
         return out
 
-    def finish(self, *, whole: bool = False) -> BackendText:
+    def finish(self, *, whole: bool = False) -> Reply:
         """The rest of the text, with usage, finish reason and dropped ids.
 
         Args:
@@ -250,7 +261,7 @@ class ResponseDecoder:
             )
         text = ""
         if self._segments is not None and (self._segments.raw or not refusal):
-            truncated = finish in _TRUNCATING or bool(refusal)
+            truncated = finish in TRUNCATING or bool(refusal)
             text = self._segments.finish(truncated=truncated)
             dropped = self._segments.dropped
         if refusal:
@@ -263,12 +274,12 @@ class ResponseDecoder:
             invalid_markers=dropped,
             enforcement=self._shape.tier,
         )
-        return BackendText(text, info)
+        return Reply(text, info)
 
 
 def decode_response(
     response: Any, shape: RequestShape, request: CitationRequest, provider: str
-) -> BackendText:
+) -> Reply:
     """Answer text and facts from a whole chat completion (through :class:`ResponseDecoder`).
 
     Raises:
@@ -279,8 +290,7 @@ def decode_response(
         raise BackendError("the response has no choices", provider=provider, retryable=True)
     decoder = ResponseDecoder(shape, request, provider)
     text = decoder.feed(response)
-    rest = decoder.finish(whole=True)
-    return BackendText(text + rest, rest.info)
+    return decoder.finish(whole=True).after(text)
 
 
 def _with_refusal(text: str, refusal: str, *, said: bool) -> str:
