@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 from typing import TYPE_CHECKING, Any
 
 from citeformer.core import GenerationResult
@@ -84,14 +86,26 @@ async def averify(
 def default_scorer() -> Scorer:
     """The scorer ``verify()`` uses when none is given.
 
-    The NLI model ``CITEFORMER_NLI_MODEL`` names, when it is already on disk (never
-    a download); otherwise :class:`~citeformer.verify.LexicalScorer`.
+    The NLI model ``CITEFORMER_NLI_MODEL`` names, loaded from disk only (never a
+    download) and once per process; otherwise :class:`~citeformer.verify.LexicalScorer`.
+
+    Raises:
+        ConfigurationError: ``CITEFORMER_NLI_MODEL`` names a model that is not on disk.
     """
     from citeformer.verify.lexical import LexicalScorer
+
+    nli = _env_nli(os.environ.get("CITEFORMER_NLI_MODEL", "").strip())
+    return nli if nli is not None else LexicalScorer()
+
+
+@functools.lru_cache(maxsize=2)
+def _env_nli(name: str) -> Scorer | None:
+    """The NLI model the environment names, loaded once per name (a model is costly)."""
+    if not name:
+        return None
     from citeformer.verify.nli import NLIScorer
 
-    nli = NLIScorer.from_env()
-    return nli if nli is not None else LexicalScorer()
+    return NLIScorer.from_env()
 
 
 def _start(

@@ -46,8 +46,8 @@ def tiny() -> HFBackend:
 
 
 @pytest.fixture(scope="module")
-def smol() -> HFBackend:
-    return HFBackend.default()
+def smol(smollm2_hf: HFBackend) -> HFBackend:
+    return smollm2_hf  # one load per session (conftest), shared with the choice tests
 
 
 @pytest.mark.parametrize("style", list(MarkerStyle))
@@ -94,9 +94,12 @@ class TestHFConformance(BackendConformance):
     options: ClassVar[dict[str, Any]] = {"temperature": 0, "max_new_tokens": 24}
     backend: HFBackend | None = None
 
+    @pytest.fixture(autouse=True)
+    def _shared_model(self, smollm2_hf: HFBackend) -> None:
+        TestHFConformance.backend = smollm2_hf
+
     def make_backend(self) -> Backend:
-        if TestHFConformance.backend is None:
-            TestHFConformance.backend = HFBackend.default()
+        assert TestHFConformance.backend is not None
         return TestHFConformance.backend
 
 

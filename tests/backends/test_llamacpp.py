@@ -19,7 +19,6 @@ import pytest
 
 from citeformer import Citeformer, Policy, Source
 from citeformer.backends.base import Backend, BackendText, CitationRequest, call_info
-from citeformer.backends.embedded import INSTALL_HINT
 from citeformer.backends.llamacpp import LlamaCppBackend  # imports without llama_cpp
 from citeformer.core import Enforcement, MarkerStyle
 from citeformer.errors import (
@@ -53,21 +52,9 @@ FABRICATION_MESSAGES = [
 
 
 @pytest.fixture(scope="module")
-def llama() -> Iterator[Any]:
-    """The SmolLM2 model, loaded once for the module."""
-    try:
-        import llama_cpp  # noqa: F401
-    except ImportError:
-        pytest.fail(
-            "llama-cpp-python is not installed, so the LlamaCppBackend tests cannot run "
-            "(they never skip): pip install 'citeformer[llamacpp]'"
-        )
-    try:
-        backend = LlamaCppBackend.default(n_ctx=2048, n_threads=1)
-    except ConfigurationError as err:
-        pytest.fail(f"the embedded SmolLM2 GGUF is missing ({err}); run: {INSTALL_HINT}")
-    yield backend.llama
-    backend.close()
+def llama(smollm2_llama: Any) -> Any:
+    """The SmolLM2 model, loaded once per session (conftest), shared with the choice tests."""
+    return smollm2_llama
 
 
 @pytest.fixture

@@ -236,3 +236,23 @@ def test_onnx_runtime_needs_no_torch() -> None:
         "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_verify_with_embeddings_ranks_coverage_candidates_with_the_model(
+    scorer: EmbeddingScorer,
+) -> None:
+    from citeformer import Citeformer, Source
+    from citeformer.backends.mock import MockBackend
+
+    sources = [
+        Source("Bananas are yellow fruit rich in potassium.", {"title": "Bananas"}),
+        Source("The Eiffel Tower is a wrought-iron lattice tower in Paris.", {"title": "Eiffel"}),
+        Source("Rome's Colosseum is an ancient amphitheatre.", {"title": "Colosseum"}),
+    ]
+    text = "The Paris landmark is made of wrought iron [2]. The lattice tower in Paris is iron."
+    result = Citeformer(MockBackend(text)).generate("Q?", sources)
+    report = result.verify(scorer, top_k=1)
+    assert report.scorer.kind == "embedding" and "No entailment model" in report.notes[0]
+    assert report.sentences[0].supported
+    (found,) = report.uncited  # ranked by the model: the Eiffel source, not by word overlap
+    assert found.sentence == 1 and found.source_id == 2

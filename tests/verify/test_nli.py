@@ -377,6 +377,26 @@ def test_from_env(make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch) -> 
         NLIScorer.from_env(local_files_only=False)  # forced back to True: no download
 
 
+def test_the_environments_model_is_verifys_default_loaded_once(
+    make_model: ModelFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citeformer import Citeformer, Source
+    from citeformer.backends.mock import MockBackend
+    from citeformer.verify import LexicalScorer, default_scorer
+
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert isinstance(default_scorer(), LexicalScorer)
+    folder = make_model(("entailment", "neutral", "contradiction"), THREE_WAY)
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    first = default_scorer()
+    assert isinstance(first, NLIScorer) and default_scorer() is first  # not reloaded
+    result = Citeformer(MockBackend("It is tall [1].")).generate("Q?", [Source("Tall.")])
+    report = result.verify()
+    assert report.scorer.kind == "nli" and report.scorer.model == str(folder)
+    assert report.sentences[0].score == pytest.approx(0.7, abs=1e-5)
+    assert report.notes[0].startswith("Support was judged by an entailment model")
+
+
 def test_missing_torch_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import importlib.util
 

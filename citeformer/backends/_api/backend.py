@@ -171,6 +171,15 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
     def _choose(self, call: ChoiceCall) -> Choice:
         """One constrained choice: the same request path as :meth:`_complete`."""
         api_call = self._prepare_choice(call)
+        return self._decode_choice(self._send(api_call), api_call, call)
+
+    async def _achoose(self, call: ChoiceCall) -> Choice:
+        """Native async :meth:`_choose` on the async client."""
+        api_call = self._prepare_choice(call)
+        return self._decode_choice(await self._asend(api_call), api_call, call)
+
+    def _send(self, api_call: ApiCall) -> Any:
+        """Send one whole request (retried; errors translated); the raw response."""
         client = self.client
 
         def attempt() -> Any:
@@ -179,11 +188,10 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
             except Exception as exc:
                 raise self._translate_error(exc) from exc
 
-        return self._decode_choice(call_with_retries(self.retry, attempt), api_call, call)
+        return call_with_retries(self.retry, attempt)
 
-    async def _achoose(self, call: ChoiceCall) -> Choice:
-        """Native async :meth:`_choose` on the async client."""
-        api_call = self._prepare_choice(call)
+    async def _asend(self, api_call: ApiCall) -> Any:
+        """Native async :meth:`_send` on the async client."""
         client = self.async_client
 
         async def attempt() -> Any:
@@ -192,7 +200,7 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
             except Exception as exc:
                 raise self._translate_error(exc) from exc
 
-        return self._decode_choice(await acall_with_retries(self.retry, attempt), api_call, call)
+        return await acall_with_retries(self.retry, attempt)
 
     def _api_call(self, call: BackendCall, *, stream: bool) -> ApiCall:
         return self._prepare(call.request, call.options, stream=stream)
@@ -208,28 +216,12 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
     def _complete(self, call: BackendCall) -> Reply:
         """One request; the response decoded into text with markers."""
         api_call = self._api_call(call, stream=False)
-        client = self.client
-
-        def attempt() -> Any:
-            try:
-                return self._create(client, api_call)
-            except Exception as exc:
-                raise self._translate_error(exc) from exc
-
-        return self._decode(call_with_retries(self.retry, attempt), api_call)
+        return self._decode(self._send(api_call), api_call)
 
     async def _acomplete(self, call: BackendCall) -> Reply:
         """Native async :meth:`_complete` on the async client."""
         api_call = self._api_call(call, stream=False)
-        client = self.async_client
-
-        async def attempt() -> Any:
-            try:
-                return await self._acreate(client, api_call)
-            except Exception as exc:
-                raise self._translate_error(exc) from exc
-
-        return self._decode(await acall_with_retries(self.retry, attempt), api_call)
+        return self._decode(await self._asend(api_call), api_call)
 
     def _complete_stream(self, call: BackendCall) -> Iterator[Piece]:
         """Stream text as the provider sends it; the call's facts come last."""

@@ -2,7 +2,8 @@
 
 ``CiteformerRunnable`` answers a question from documents; its citation markers can
 only point at those documents, and its output carries LangChain's standard
-``Citation`` annotations.
+``Citation`` annotations. With ``verify=`` each answer is also checked against its
+sources (:func:`verification_report` reads the report back).
 """
 
 from langchain_citeformer.documents import MetadataMapper, csl_metadata
@@ -10,13 +11,16 @@ from langchain_citeformer.inputs import CiteformerInput
 from langchain_citeformer.messages import citation_annotation, generation_result
 from langchain_citeformer.outputs import OutputMode
 from langchain_citeformer.runnable import CiteformerRunnable
-from langchain_citeformer.tracing import CITATION_EVENT, MARKER_REMOVED_EVENT
+from langchain_citeformer.tracing import CITATION_EVENT, MARKER_REMOVED_EVENT, VERIFICATION_EVENT
+from langchain_citeformer.verification import VERIFICATION_KEY, verification_report
 
 __version__ = "0.4.0"
 
 __all__ = [
     "CITATION_EVENT",
     "MARKER_REMOVED_EVENT",
+    "VERIFICATION_EVENT",
+    "VERIFICATION_KEY",
     "CiteformerInput",
     "CiteformerRunnable",
     "MetadataMapper",
@@ -25,4 +29,5 @@ __all__ = [
     "citation_annotation",
     "csl_metadata",
     "generation_result",
+    "verification_report",
 ]

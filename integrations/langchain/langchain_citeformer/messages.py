@@ -4,7 +4,9 @@ The answer is one standard text content block whose ``annotations`` are
 LangChain ``Citation`` dicts. Streamed chunks carry the same block under
 ``index`` 0, so ``sum(chunks)`` merges into exactly the message ``invoke`` returns:
 text deltas concatenate, each citation arrives in its own chunk and is appended
-to the block's annotations, and the last chunk brings the metadata.
+to the block's annotations, and the last chunk brings the metadata. With
+``verify=`` the citation chunks come once the stream has ended and the answer is
+verified (each annotation then carries its verdict), just before the last chunk.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from citeformer import Citation, GenerationResult, Source
+from citeformer.verify import VerificationReport
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages import content as types
 from langchain_core.messages.ai import UsageMetadata
+
+from langchain_citeformer.verification import VERIFICATION_KEY, with_verdicts
 
 RESULT_KEY = "citeformer"
 """``response_metadata`` key of the full result, in its JSON form."""
@@ -79,10 +84,17 @@ def usage_metadata(result: GenerationResult) -> UsageMetadata | None:
 
 
 def response_metadata(
-    result: GenerationResult, documents: Sequence[Document], backend: str
+    result: GenerationResult,
+    documents: Sequence[Document],
+    backend: str,
+    verification: VerificationReport | None = None,
 ) -> dict[str, Any]:
-    """``response_metadata`` for the final message or chunk."""
-    return {
+    """``response_metadata`` for the final message or chunk.
+
+    ``verification`` (when the call verified) is stored under
+    :data:`~langchain_citeformer.verification.VERIFICATION_KEY` in its JSON form.
+    """
+    metadata: dict[str, Any] = {
         "model_provider": "citeformer",
         "model_name": backend,
         "finish_reason": result.finish_reason,
@@ -90,6 +102,9 @@ def response_metadata(
         RESULT_KEY: result.to_dict(),
         DOCUMENTS_KEY: list(documents),
     }
+    if verification is not None:
+        metadata[VERIFICATION_KEY] = verification.to_dict()
+    return metadata
 
 
 def _block(text: str, annotations: list[types.Citation] | None = None) -> dict[str, Any]:
@@ -99,15 +114,28 @@ def _block(text: str, annotations: list[types.Citation] | None = None) -> dict[s
     return block
 
 
+def result_annotations(
+    result: GenerationResult,
+    documents: Sequence[Document],
+    verification: VerificationReport | None = None,
+) -> list[types.Citation]:
+    """The result's citations as annotations (with their verdicts when verified)."""
+    annotations = [citation_annotation(c, result.sources, documents) for c in result.citations]
+    return annotations if verification is None else with_verdicts(annotations, verification)
+
+
 def result_message(
-    result: GenerationResult, documents: Sequence[Document], backend: str
+    result: GenerationResult,
+    documents: Sequence[Document],
+    backend: str,
+    verification: VerificationReport | None = None,
 ) -> AIMessage:
     """The whole answer as one ``AIMessage`` (what ``invoke`` returns)."""
-    annotations = [citation_annotation(c, result.sources, documents) for c in result.citations]
+    annotations = result_annotations(result, documents, verification)
     content: list[str | dict[str, Any]] = [_block(result.text, annotations)] if result.text else []
     return AIMessage(
         content=content,
-        response_metadata=response_metadata(result, documents, backend),
+        response_metadata=response_metadata(result, documents, backend, verification),
         usage_metadata=usage_metadata(result),
     )
 
@@ -123,12 +151,15 @@ def citation_chunk(annotation: types.Citation) -> AIMessageChunk:
 
 
 def final_chunk(
-    result: GenerationResult, documents: Sequence[Document], backend: str
+    result: GenerationResult,
+    documents: Sequence[Document],
+    backend: str,
+    verification: VerificationReport | None = None,
 ) -> AIMessageChunk:
-    """The last chunk: no text, the metadata and usage of the call."""
+    """The last chunk: no text, the metadata (with the verification) and usage."""
     return AIMessageChunk(
         content=[],
-        response_metadata=response_metadata(result, documents, backend),
+        response_metadata=response_metadata(result, documents, backend, verification),
         usage_metadata=usage_metadata(result),
         chunk_position="last",
     )

@@ -18,6 +18,7 @@ from citeformer import (
     TextDelta,
 )
 from citeformer.backends.base import Backend
+from citeformer.verify import Scorer, VerificationReport
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
@@ -26,7 +27,7 @@ from langchain_core.load.serializable import SerializedNotImplemented, to_json_n
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import override
 
 from langchain_citeformer.documents import MetadataMapper
@@ -34,6 +35,7 @@ from langchain_citeformer.inputs import CiteformerInput, Grounding, ground, pars
 from langchain_citeformer.messages import citation_annotation, text_chunk
 from langchain_citeformer.outputs import OutputMode, Shaper
 from langchain_citeformer.tracing import AsyncBackendRun, BackendRun
+from langchain_citeformer.verification import LazyDefault, check_verify, check_verify_options
 
 
 def _collect(chunks: Iterator[Any]) -> Any:
@@ -116,6 +118,16 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     dispatched as the custom event ``citeformer_citation``, and the backend call
     appears as a nested chat-model run in traces.
 
+    With ``verify=`` each answer is verified once complete (``result.verify`` on the
+    sync paths, ``await result.averify`` on the async ones): the report's JSON form
+    is in ``response_metadata["citeformer_verification"]`` (see
+    :func:`~langchain_citeformer.verification_report`), each annotation's ``extras``
+    gains ``supported`` and ``score``, ``output="dict"`` gains ``"verification"``,
+    and the custom event ``citeformer_verification`` carries the report. A verified
+    stream yields its citation chunks after the text, once the verdicts are known,
+    then the last chunk with the report; the chunks still add up to ``invoke``'s
+    output.
+
     Args:
         citeformer: The configured :class:`~citeformer.Citeformer` (or pass
             ``backend=`` and optionally ``style``/``citation_policy``/
@@ -127,6 +139,12 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         options: Backend options per call (``max_tokens``, ``temperature``...).
         output: ``"message"``, ``"str"`` or ``"dict"``.
         metadata_mapper: ``f(document) -> CSL-JSON`` replacing the default mapping.
+        verify: ``True`` (citeformer's default scorer), a
+            :class:`citeformer.verify.Scorer`, or a callable ``(premise, hypothesis)
+            -> float``; ``False``/``None`` (the default) leaves outputs as they are.
+            Switch it per call with ``configurable_fields(verify=...)``.
+        verify_options: Keyword arguments of ``verify()``: ``threshold``,
+            ``coverage``, ``top_k``, ``max_citations``, ``language``.
 
     Example:
         >>> from citeformer import MockBackend
@@ -145,6 +163,10 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     options: dict[str, Any] = Field(default_factory=dict, repr=False)
     output: OutputMode = "message"
     metadata_mapper: MetadataMapper | None = Field(default=None, repr=False, exclude=True)
+    verify: Scorer | bool | None = Field(default=None, repr=False, exclude=True)
+    verify_options: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+    _default_scorer: LazyDefault = PrivateAttr(default_factory=LazyDefault)
 
     @model_validator(mode="before")
     @classmethod
@@ -174,6 +196,16 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     @classmethod
     def _coerce_policy(cls, value: Any) -> Policy | None:
         return None if value is None else Policy.coerce(value, what="policy")
+
+    @field_validator("verify", mode="before")
+    @classmethod
+    def _check_verify(cls, value: Any) -> Scorer | bool | None:
+        return check_verify(value)
+
+    @field_validator("verify_options", mode="before")
+    @classmethod
+    def _check_verify_options(cls, value: Any) -> dict[str, Any]:
+        return check_verify_options(value)
 
     @classmethod
     def from_backend(
@@ -285,8 +317,30 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
             items = await self.retriever.ainvoke(question.text, config)
         return ground(question.text, items, self.metadata_mapper)
 
-    def _message_for(self, result: GenerationResult, grounding: Grounding) -> Any:
-        return Shaper("message", grounding.documents, self._backend_name).whole(result)
+    def _message_for(
+        self,
+        result: GenerationResult,
+        grounding: Grounding,
+        verification: VerificationReport | None = None,
+    ) -> Any:
+        shaper = Shaper("message", grounding.documents, self._backend_name)
+        return shaper.whole(result, verification)
+
+    def _scorer(self) -> Scorer | None:
+        """The scorer this call verifies with (None: verification is off)."""
+        if self.verify is None or self.verify is False:
+            return None
+        if self.verify is True:
+            return self._default_scorer.get()
+        return self.verify
+
+    def _verify(self, result: GenerationResult, scorer: Scorer | None) -> VerificationReport | None:
+        return None if scorer is None else result.verify(scorer, **self.verify_options)
+
+    async def _averify(
+        self, result: GenerationResult, scorer: Scorer | None
+    ) -> VerificationReport | None:
+        return None if scorer is None else await result.averify(scorer, **self.verify_options)
 
     # -- invoke ---------------------------------------------------------------------
 
@@ -315,14 +369,25 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         except BaseException as exc:
             report.error(exc)
             raise
+        try:
+            verification = self._verify(result, self._scorer())
+        except BaseException:
+            report.end(self._message_for(result, grounding))  # the backend call did finish
+            raise
         shaper = self._shaper(grounding)
-        output = shaper.whole(result)
+        output = shaper.whole(result, verification)
         if report.active:
             for marker in result.invalid_markers:
                 report.removed(marker)
-            for annotation in shaper.annotations(result):
+            for annotation in shaper.annotations(result, verification):
                 report.citation(annotation)
-            report.end(output if self.output == "message" else self._message_for(result, grounding))
+            if verification is not None:
+                report.verification(verification)
+            report.end(
+                output
+                if self.output == "message"
+                else self._message_for(result, grounding, verification)
+            )
         return output
 
     @override
@@ -351,14 +416,25 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         except BaseException as exc:
             await report.error(exc)
             raise
+        try:
+            verification = await self._averify(result, self._scorer())
+        except BaseException:
+            await report.end(self._message_for(result, grounding))  # the backend call finished
+            raise
         shaper = self._shaper(grounding)
-        output = shaper.whole(result)
+        output = shaper.whole(result, verification)
         if report.active:
             for marker in result.invalid_markers:
                 await report.removed(marker)
-            for annotation in shaper.annotations(result):
+            for annotation in shaper.annotations(result, verification):
                 await report.citation(annotation)
-            message = output if self.output == "message" else self._message_for(result, grounding)
+            if verification is not None:
+                await report.verification(verification)
+            message = (
+                output
+                if self.output == "message"
+                else self._message_for(result, grounding, verification)
+            )
             await report.end(message)
         return output
 
@@ -397,6 +473,8 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
             grounding.question, list(grounding.sources), policy=self.policy, **options
         )
         shaper = self._shaper(grounding)
+        scorer = self._scorer()
+        completed: GenerationResult | None = None  # held for verification
         report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
         try:
             yield from shaper.start()
@@ -410,18 +488,26 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
                         event.citation, grounding.sources, grounding.documents
                     )
                     report.citation(annotation)
-                    if (chunk := shaper.citation(annotation)) is not None:
+                    # Verified: the chunk comes with its verdict, after the stream.
+                    if scorer is None and (chunk := shaper.citation(annotation)) is not None:
                         yield chunk
                 elif isinstance(event, MarkerRemoved):
                     report.removed(event.marker)
-                elif isinstance(event, Completed) and (end := shaper.end(event.result)):
-                    yield end
+                elif isinstance(event, Completed):
+                    if scorer is not None:
+                        completed = event.result
+                    elif end := shaper.end(event.result):
+                        yield end
             report.end()
         except BaseException as exc:
             report.error(exc)
             raise
         finally:
             stream.close()
+        if completed is not None:
+            verification = completed.verify(scorer, **self.verify_options)
+            report.verification(verification)
+            yield from shaper.verified(completed, verification)
 
     @override
     async def atransform(
@@ -464,6 +550,8 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
             grounding.question, list(grounding.sources), policy=self.policy, **options
         )
         shaper = self._shaper(grounding)
+        scorer = self._scorer()
+        completed: GenerationResult | None = None  # held for verification
         report = AsyncBackendRun(run_manager, config, self._run_name)
         try:
             await report.start(grounding.question, options)
@@ -479,15 +567,24 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
                         event.citation, grounding.sources, grounding.documents
                     )
                     await report.citation(annotation)
-                    if (chunk := shaper.citation(annotation)) is not None:
+                    # Verified: the chunk comes with its verdict, after the stream.
+                    if scorer is None and (chunk := shaper.citation(annotation)) is not None:
                         yield chunk
                 elif isinstance(event, MarkerRemoved):
                     await report.removed(event.marker)
-                elif isinstance(event, Completed) and (end := shaper.end(event.result)):
-                    yield end
+                elif isinstance(event, Completed):
+                    if scorer is not None:
+                        completed = event.result
+                    elif end := shaper.end(event.result):
+                        yield end
             await report.end()
         except BaseException as exc:
             await report.error(exc)
             raise
         finally:
             await stream.aclose()
+        if completed is not None:
+            verification = await completed.averify(scorer, **self.verify_options)
+            await report.verification(verification)
+            for chunk in shaper.verified(completed, verification):
+                yield chunk

@@ -6,6 +6,9 @@
 - Each resolved citation is a custom event :data:`CITATION_EVENT` (data: the
   annotation), and each invalid marker citeformer removed is a custom event
   :data:`MARKER_REMOVED_EVENT`; both belong to the runnable's run.
+- With ``verify=``, the verification report is a custom event
+  :data:`VERIFICATION_EVENT` (data: the report's ``to_dict()``), dispatched once the
+  answer is verified (after the stream ends, when streaming).
 
 With no callback handlers configured nothing is built or dispatched (not even
 the child callback manager: the child's handlers are exactly the run's
@@ -19,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from citeformer import InvalidMarker
+from citeformer.verify import VerificationReport
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     AsyncCallbackManagerForLLMRun,
@@ -37,6 +41,8 @@ CITATION_EVENT = "citeformer_citation"
 MARKER_REMOVED_EVENT = "citeformer_marker_removed"
 """Custom event name, one per invalid marker removed; data: ``text``, ``start``,
 ``end`` (in the raw backend text) and ``reason``."""
+VERIFICATION_EVENT = "citeformer_verification"
+"""Custom event name, one per verified answer; data is the report's ``to_dict()``."""
 
 
 def _serialized(backend: str) -> dict[str, Any]:
@@ -108,6 +114,11 @@ class BackendRun:
         if self.active:
             dispatch_custom_event(MARKER_REMOVED_EVENT, _removed(marker), config=self._config)
 
+    def verification(self, report: VerificationReport) -> None:
+        """Dispatch the custom event for the answer's verification report."""
+        if self.active:
+            dispatch_custom_event(VERIFICATION_EVENT, report.to_dict(), config=self._config)
+
     def end(self, message: BaseMessage | None = None) -> None:
         """Close the nested run (``message``: the whole answer, when not streamed)."""
         if self._run is not None:
@@ -161,6 +172,11 @@ class AsyncBackendRun:
             await adispatch_custom_event(
                 MARKER_REMOVED_EVENT, _removed(marker), config=self._config
             )
+
+    async def verification(self, report: VerificationReport) -> None:
+        """Dispatch the custom event for the answer's verification report."""
+        if self.active:
+            await adispatch_custom_event(VERIFICATION_EVENT, report.to_dict(), config=self._config)
 
     async def end(self, message: BaseMessage | None = None) -> None:
         """Close the nested run (``message``: the whole answer, when not streamed)."""

@@ -10,6 +10,7 @@ from llama_index.response_synthesizers.citeformer.engine import citation_query_e
 from llama_index.response_synthesizers.citeformer.events import (
     CitationResolvedEvent,
     CitationValidationEvent,
+    CitationVerificationEvent,
 )
 from llama_index.response_synthesizers.citeformer.nodes import (
     default_node_to_csl,
@@ -20,6 +21,7 @@ from llama_index.response_synthesizers.citeformer.results import (
     citations,
     cited_source_nodes,
     generation_result,
+    verification_report,
 )
 from llama_index.response_synthesizers.citeformer.streaming import (
     NodeCitationEvent,
@@ -32,6 +34,7 @@ __version__ = "0.4.0"
 __all__ = [
     "CitationResolvedEvent",
     "CitationValidationEvent",
+    "CitationVerificationEvent",
     "CiteformerSynthesizer",
     "HashingEmbedding",
     "NodeCitation",
@@ -45,4 +48,5 @@ __all__ = [
     "generation_result",
     "nodes_to_sources",
     "stream_events",
+    "verification_report",
 ]

@@ -9,7 +9,7 @@ citeformer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import llama_index.core.instrumentation as instrument
@@ -35,7 +35,7 @@ from llama_index.response_synthesizers.citeformer._instrument import (
     receives_events,
     span,
 )
-from llama_index.response_synthesizers.citeformer.events import complete
+from llama_index.response_synthesizers.citeformer.events import complete, verified
 from llama_index.response_synthesizers.citeformer.nodes import (
     NodeToCSL,
     default_node_to_csl,
@@ -45,6 +45,12 @@ from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCa
 from llama_index.response_synthesizers.citeformer.streaming import (
     AsyncCitationStream,
     CitationStream,
+)
+from llama_index.response_synthesizers.citeformer.verification import (
+    LazyDefault,
+    Verifier,
+    check_verify,
+    check_verify_options,
 )
 
 from citeformer import (
@@ -57,6 +63,7 @@ from citeformer import (
     Source,
     StreamingResult,
 )
+from citeformer.verify import Scorer, VerificationReport
 
 dispatcher = instrument.get_dispatcher(__name__)
 
@@ -72,6 +79,14 @@ class CiteformerSynthesizer(BaseSynthesizer):
     ``streaming=True`` the response is a ``StreamingResponse`` (``query``) or an
     ``AsyncStreamingResponse`` (``aquery``) whose tokens never hold a partial marker;
     its metadata is filled in when the stream ends.
+
+    With ``verify=`` every answer is also verified once complete (``result.verify``
+    on ``synthesize``/``query``, ``await result.averify`` on ``asynthesize``/
+    ``aquery``; after the stream ends when streaming): ``Response.metadata
+    ["verification"]`` holds the :class:`citeformer.verify.VerificationReport` (see
+    :func:`~llama_index.response_synthesizers.citeformer.verification_report`) and a
+    ``CitationVerificationEvent`` is dispatched. The text-chunk entry points
+    (``get_response``) return bare text and never verify.
 
     No LlamaIndex LLM is involved: the model is citeformer's backend, so
     ``Settings.llm`` is never read.
@@ -91,6 +106,13 @@ class CiteformerSynthesizer(BaseSynthesizer):
             ``synthesize`` win.
         empty_response: Text of LlamaIndex's empty response (nothing retrieved).
         callback_manager: Legacy LlamaIndex callback manager (default: Settings').
+        verify: ``True`` (citeformer's default scorer, built once on first use), a
+            :class:`citeformer.verify.Scorer`, or a callable ``(premise, hypothesis)
+            -> float``; ``False``/``None`` (the default) leaves responses as they
+            are. ``synthesize(..., verify=...)`` overrides it per call.
+        verify_options: Keyword arguments of ``verify()``: ``threshold``,
+            ``coverage``, ``top_k``, ``max_citations``, ``language``
+            (``synthesize(..., verify_options=...)`` per call).
 
     Raises:
         InvalidOptionError: An argument has the wrong type or value; the message says
@@ -113,6 +135,8 @@ class CiteformerSynthesizer(BaseSynthesizer):
         options: Mapping[str, Any] | None = None,
         empty_response: str | None = None,
         callback_manager: CallbackManager | None = None,
+        verify: Scorer | Callable[[str, str], float] | bool | None = None,
+        verify_options: Mapping[str, Any] | None = None,
     ) -> None:
         # BaseSynthesizer.__init__ is deliberately not called: it resolves Settings.llm
         # (which needs an LLM package, or an OpenAI key) and builds prompt helpers for an
@@ -156,11 +180,19 @@ class CiteformerSynthesizer(BaseSynthesizer):
         self._output_cls = None
         self._empty_response = empty_response or "Empty Response"
         self._multimodal = False
+        self._verify = check_verify(verify)
+        self._verify_options = check_verify_options(verify_options)
+        self._default_scorer = LazyDefault()
 
     @property
     def citeformer(self) -> Citeformer:
         """The Citeformer every call goes through."""
         return self._citeformer
+
+    @property
+    def verify(self) -> Scorer | bool | None:
+        """The ``verify`` setting: ``None`` (off), ``True`` (default scorer) or a Scorer."""
+        return self._verify
 
     @property
     def callback_manager(self) -> CallbackManager:
@@ -189,24 +221,51 @@ class CiteformerSynthesizer(BaseSynthesizer):
     def _call_options(self, response_kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
         options = {**self._options, **response_kwargs}
         policy = options.pop("policy", self._policy)
+        options.pop("verify", None)  # see _verifier
+        options.pop("verify_options", None)
         return policy, options
+
+    def _verifier(self, response_kwargs: Mapping[str, Any]) -> Verifier | None:
+        """This call's verification (``verify=``/``verify_options=`` per call win)."""
+        setting = (
+            check_verify(response_kwargs["verify"]) if "verify" in response_kwargs else self._verify
+        )
+        if setting is None:
+            return None
+        options = (
+            check_verify_options(response_kwargs["verify_options"])
+            if "verify_options" in response_kwargs
+            else self._verify_options
+        )
+        scorer = self._default_scorer.get() if setting is True else setting
+        assert isinstance(scorer, Scorer)
+        return Verifier(scorer, options)
 
     def _prepare(
         self,
         nodes: Sequence[NodeWithScore],
         additional_source_nodes: Sequence[NodeWithScore] | None,
+        *,
+        verifier: Verifier | None = None,
     ) -> CitedCall:
         sources = nodes_to_sources(
             nodes, metadata_mode=self._metadata_mode, node_to_csl=self._node_to_csl
         )
-        return CitedCall(nodes, sources, additional_source_nodes or ())
+        return CitedCall(nodes, sources, additional_source_nodes or (), verifier=verifier)
 
     @staticmethod
     def _bundle(query: QueryTextType) -> QueryBundle:
         return QueryBundle(query_str=query) if isinstance(query, str) else query
 
-    def _finish(self, call: CitedCall, result: GenerationResult) -> Response:
+    def _finish(
+        self,
+        call: CitedCall,
+        result: GenerationResult,
+        verification: VerificationReport | None = None,
+    ) -> Response:
         complete(call, result, citations_emitted=False)
+        if verification is not None:
+            verified(call, verification)
         return Response(result.text, source_nodes=call.source_nodes, metadata=call.metadata)
 
     # -- the citeformer calls (spans of their own) -----------------------------------
@@ -223,7 +282,8 @@ class CiteformerSynthesizer(BaseSynthesizer):
                 stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
             )
         result = self._citeformer.generate(query_str, call.sources, policy, **options)
-        return self._finish(call, result)
+        verification = None if call.verifier is None else call.verifier.verify(result)
+        return self._finish(call, result, verification)
 
     @aspan(dispatcher)
     async def _acite(
@@ -239,7 +299,9 @@ class CiteformerSynthesizer(BaseSynthesizer):
                 stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
             )
         result = await self._citeformer.agenerate(query_str, call.sources, policy, **options)
-        return self._finish(call, result)
+        verifier = call.verifier
+        verification = None if verifier is None else await verifier.averify(result)
+        return self._finish(call, result, verification)
 
     # -- BaseSynthesizer entry points -----------------------------------------------
 
@@ -258,7 +320,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
             nodes: Retrieved nodes; ``nodes[i]`` is cited as ``i + 1``.
             additional_source_nodes: Added to ``source_nodes``, never numbered.
             **response_kwargs: Per-call citeformer options (``policy=``, ``strict=``,
-                backend options).
+                ``verify=``, ``verify_options=``, backend options).
 
         Raises:
             InvalidSourceError: A node has no text or is not a ``NodeWithScore``.
@@ -270,7 +332,9 @@ class CiteformerSynthesizer(BaseSynthesizer):
         observed = receives_events(dispatcher)
         if observed:
             dispatcher.event(SynthesizeStartEvent(query=bundle))
-        call = self._prepare(nodes, additional_source_nodes)
+        call = self._prepare(
+            nodes, additional_source_nodes, verifier=self._verifier(response_kwargs)
+        )
         with self._callback_manager.event(
             CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
         ) as event:
@@ -297,7 +361,9 @@ class CiteformerSynthesizer(BaseSynthesizer):
         observed = receives_events(dispatcher)
         if observed:
             dispatcher.event(SynthesizeStartEvent(query=bundle))
-        call = self._prepare(nodes, additional_source_nodes)
+        call = self._prepare(
+            nodes, additional_source_nodes, verifier=self._verifier(response_kwargs)
+        )
         with self._callback_manager.event(
             CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
         ) as event:

@@ -7,7 +7,7 @@ from the index's retriever and a :class:`CiteformerSynthesizer` only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llama_index.core.base.base_retriever import BaseRetriever
@@ -27,6 +27,8 @@ def citation_query_engine(
     streaming: bool = False,
     node_postprocessors: Sequence[BaseNodePostprocessor] | None = None,
     callback_manager: CallbackManager | None = None,
+    verify: Any = None,
+    verify_options: Mapping[str, Any] | None = None,
     **retriever_kwargs: Any,
 ) -> RetrieverQueryEngine:
     """A ``RetrieverQueryEngine`` whose answers cite the retrieved nodes.
@@ -40,6 +42,11 @@ def citation_query_engine(
             ``AsyncStreamingResponse`` from ``aquery``).
         node_postprocessors: Applied to the retrieved nodes before synthesis.
         callback_manager: Legacy LlamaIndex callback manager.
+        verify: Verify each answer: ``True`` (the default scorer), a
+            ``citeformer.verify.Scorer`` or a callable ``(premise, hypothesis) ->
+            float`` (see :class:`CiteformerSynthesizer`); with a ready synthesizer,
+            leave it unset and pass ``verify=`` to the synthesizer.
+        verify_options: ``verify()``'s keyword arguments (``threshold``...).
         **retriever_kwargs: Passed to ``index.as_retriever`` (``similarity_top_k=``...).
 
     Raises:
@@ -68,10 +75,19 @@ def citation_query_engine(
                 "streaming=True with a ready CiteformerSynthesizer: build the synthesizer "
                 "with CiteformerSynthesizer(..., streaming=True) instead"
             )
+        if verify is not None or verify_options is not None:
+            raise InvalidOptionError(
+                "verify= with a ready CiteformerSynthesizer: build the synthesizer "
+                "with CiteformerSynthesizer(..., verify=...) instead"
+            )
         synthesizer = citeformer
     else:
         synthesizer = CiteformerSynthesizer(
-            citeformer, streaming=streaming, callback_manager=callback_manager
+            citeformer,
+            streaming=streaming,
+            callback_manager=callback_manager,
+            verify=verify,
+            verify_options=verify_options,
         )
     return RetrieverQueryEngine(
         retriever,

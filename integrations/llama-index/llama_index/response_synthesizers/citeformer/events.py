@@ -4,7 +4,9 @@ Events go through ``llama_index.core.instrumentation.get_dispatcher``, so every 
 handler attached to the root dispatcher (Arize Phoenix, Langfuse, your own
 ``BaseEventHandler``) sees them beside LlamaIndex's own synthesis events. Per call:
 one :class:`CitationResolvedEvent` per resolved citation (as it resolves, when
-streaming) and one :class:`CitationValidationEvent` when the answer is complete.
+streaming), one :class:`CitationValidationEvent` when the answer is complete and,
+with ``verify=``, one :class:`CitationVerificationEvent` once it is verified (after
+the stream ends, when streaming).
 Events are built only when a handler other than LlamaIndex's null handler is
 reachable from the dispatcher (checked on every call; see ``_instrument``).
 """
@@ -16,9 +18,14 @@ from typing import Any
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.response_synthesizers.citeformer._instrument import receives_events
-from llama_index.response_synthesizers.citeformer.results import CitedCall, NodeCitation
+from llama_index.response_synthesizers.citeformer.results import (
+    VERIFICATION,
+    CitedCall,
+    NodeCitation,
+)
 
 from citeformer import GenerationResult
+from citeformer.verify import VerificationReport
 
 dispatcher = get_dispatcher(__name__)
 
@@ -77,6 +84,34 @@ class CitationValidationEvent(BaseEvent):
         return "CitationValidationEvent"
 
 
+class CitationVerificationEvent(BaseEvent):
+    """The answer was verified: does each cited node support its sentence?
+
+    Attributes:
+        citation_recall: ALCE's citation recall (``None``: no sentences).
+        citation_precision: ALCE's citation precision (``None``: no citations).
+        supported_rate: Supported sentences over cited sentences.
+        scorer: The scorer's name.
+        scorer_kind: What it measures (``nli``, ``llm-judge``, ``embedding``,
+            ``lexical``, ``custom``).
+        unsupported_sentences: Indices of cited sentences their sources do not support.
+        report: The whole report, in its JSON form (``VerificationReport.to_dict()``).
+    """
+
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    supported_rate: float | None = None
+    scorer: str
+    scorer_kind: str
+    unsupported_sentences: list[int]
+    report: dict[str, Any]
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Class name."""
+        return "CitationVerificationEvent"
+
+
 def emit_citation(citation: NodeCitation) -> None:
     """Dispatch one :class:`CitationResolvedEvent` (when any handler would see it)."""
     if receives_events(dispatcher):
@@ -129,3 +164,25 @@ def complete(call: CitedCall, result: GenerationResult, *, citations_emitted: bo
         for citation in resolved:
             _emit_citation(citation)
     _emit_validation(call, result)
+
+
+def verified(call: CitedCall, report: VerificationReport) -> None:
+    """Store the call's verification report and dispatch its event.
+
+    Args:
+        call: The synthesis call (its metadata gets the report).
+        report: The answer's verification report.
+    """
+    call.metadata[VERIFICATION] = report
+    if receives_events(dispatcher):
+        dispatcher.event(
+            CitationVerificationEvent(
+                citation_recall=report.citation_recall,
+                citation_precision=report.citation_precision,
+                supported_rate=report.supported_rate,
+                scorer=report.scorer.name,
+                scorer_kind=report.scorer.kind.value,
+                unsupported_sentences=[s.index for s in report.unsupported],
+                report=report.to_dict(),
+            )
+        )

@@ -14,21 +14,28 @@
 ``citeformer_result``       the full :class:`citeformer.GenerationResult`
 ``node_metadata``           ``{node_id: node.metadata}`` of every source node (what
                             LlamaIndex's own synthesizers put in ``metadata``)
+``verification``            only with ``verify=``: the
+                            :class:`citeformer.verify.VerificationReport` itself
+                            (``to_dict()`` for its JSON form)
 ==========================  ================================================================
 
 On a streamed response the citation keys are filled in when the stream ends; until
-then ``citeformer_result`` is ``None`` and the lists are empty.
+then ``citeformer_result`` (and ``verification``) is ``None`` and the lists are empty.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import NodeWithScore
 
 from citeformer import Citation, GenerationResult, Source
+from citeformer.verify import VerificationReport
+
+if TYPE_CHECKING:
+    from llama_index.response_synthesizers.citeformer.verification import Verifier
 
 CITATIONS = "citations"
 CITED_NODE_IDS = "cited_node_ids"
@@ -36,6 +43,8 @@ CITED_SOURCE_NODES = "cited_source_nodes"
 REFERENCES = "references"
 RESULT = "citeformer_result"
 NODE_METADATA = "node_metadata"
+VERIFICATION = "verification"
+"""Metadata key of the verification report (present only when the call verifies)."""
 STREAM = "citeformer_stream"
 """Metadata key of the typed event stream on streamed responses (see ``stream_events``)."""
 
@@ -91,6 +100,9 @@ class CitedCall:
         nodes: The numbered nodes (``nodes[i]`` is source ``i + 1``).
         sources: The citeformer sources built from ``nodes``.
         additional_source_nodes: Extra nodes for ``Response.source_nodes``; never cited.
+        verifier: Verifies the answer once complete (the metadata then has a
+            ``verification`` key, ``None`` until the report is known); ``None``: the
+            call does not verify.
     """
 
     def __init__(
@@ -98,6 +110,8 @@ class CitedCall:
         nodes: Sequence[NodeWithScore],
         sources: Sequence[Source],
         additional_source_nodes: Sequence[NodeWithScore] = (),
+        *,
+        verifier: Verifier | None = None,
     ) -> None:
         self.nodes: tuple[NodeWithScore, ...] = tuple(nodes)
         self.sources: list[Source] = list(sources)
@@ -110,6 +124,9 @@ class CitedCall:
             RESULT: None,
             NODE_METADATA: {n.node.node_id: n.node.metadata for n in self.source_nodes},
         }
+        self.verifier = verifier
+        if verifier is not None:
+            self.metadata[VERIFICATION] = None
 
     def node(self, source_id: int) -> NodeWithScore:
         """The node cited as ``source_id`` (1-based)."""
@@ -194,3 +211,19 @@ def generation_result(response: object) -> GenerationResult | None:
     """
     result = _metadata(response)[RESULT]
     return result if isinstance(result, GenerationResult) else None
+
+
+def verification_report(response: object) -> VerificationReport | None:
+    """The verification report of a response made with ``verify=``.
+
+    Returns:
+        The report; ``None`` when the call did not verify, on an empty response, and
+        on a streamed response until its stream ends.
+
+    Raises:
+        TypeError: The response did not come from ``CiteformerSynthesizer``.
+    """
+    report = _metadata(response).get(VERIFICATION)
+    if isinstance(report, Mapping):  # a copied or stored JSON form
+        return VerificationReport.from_dict(report)
+    return report if isinstance(report, VerificationReport) else None

@@ -3,7 +3,10 @@
 Each wraps one citeformer stream (``Citeformer.stream`` / ``Citeformer.astream``): text
 comes from its ``TextDelta`` events, so a token never holds part of a marker or an
 invalid marker; each ``CitationEvent`` is resolved to its node (and dispatched as an
-instrumentation event) as it arrives; on ``Completed`` the response metadata is filled.
+instrumentation event) as it arrives; on ``Completed`` the response metadata is filled
+and, with ``verify=``, the answer is verified (``result.verify``, or ``await
+result.averify`` on the async stream) before ``Completed`` is passed on, so the report
+is in the metadata once the stream ends.
 The async stream is driven by ``async for`` on the caller's event loop: no worker
 thread of its own, no second loop.
 
@@ -18,7 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
-from llama_index.response_synthesizers.citeformer.events import complete, emit_citation
+from llama_index.response_synthesizers.citeformer.events import complete, emit_citation, verified
 from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCall, NodeCitation
 
 from citeformer import (
@@ -53,7 +56,8 @@ class CitationStream:
 
     Args:
         stream: The citeformer stream (not yet iterated).
-        call: The synthesis call whose metadata is filled when the stream ends.
+        call: The synthesis call whose metadata is filled (and whose answer is
+            verified, with ``call.verifier``) when the stream ends.
     """
 
     def __init__(self, stream: StreamingResult, call: CitedCall) -> None:
@@ -72,6 +76,8 @@ class CitationStream:
                     continue
                 if isinstance(event, Completed):
                     complete(call, event.result, citations_emitted=True)
+                    if call.verifier is not None:
+                        verified(call, call.verifier.verify(event.result))
                 yield event
         finally:
             self._stream.close()
@@ -95,7 +101,8 @@ class AsyncCitationStream:
 
     Args:
         stream: The citeformer async stream (not yet iterated).
-        call: The synthesis call whose metadata is filled when the stream ends.
+        call: The synthesis call whose metadata is filled (and whose answer is
+            verified, with ``call.verifier``) when the stream ends.
     """
 
     def __init__(self, stream: AsyncStreamingResult, call: CitedCall) -> None:
@@ -114,6 +121,8 @@ class AsyncCitationStream:
                     continue
                 if isinstance(event, Completed):
                     complete(call, event.result, citations_emitted=True)
+                    if call.verifier is not None:
+                        verified(call, await call.verifier.averify(event.result))
                 yield event
         finally:
             await self._stream.aclose()
