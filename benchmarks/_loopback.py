@@ -20,20 +20,28 @@ ANSWER_SEGMENTS = (
 )
 
 
-def _serve(latency: float) -> None:  # runs in the child process
+def _serve(latency: float, judge: bool = False) -> None:  # runs in the child process
     sys.path.insert(0, str(ROOT))
     from tests.loopback import openai_wire
     from tests.loopback.server import serve_forever
 
+    if judge:  # a yes/no judge answer with its first-token log-probs, as OpenAI sends them
+        from tests.backends.test_choice_api import SCHEMA_ENTRIES, logprob_completion
+
+        reply = logprob_completion(SCHEMA_ENTRIES)
+        serve_forever(lambda request: reply, latency)
     serve_forever(openai_wire.answer(openai_wire.segments(*ANSWER_SEGMENTS), size=8), latency)
 
 
 @contextmanager
-def openai_server(latency: float) -> Iterator[str]:
-    """Start the server with ``latency`` seconds per response; yields its ``/v1`` URL."""
+def openai_server(latency: float, *, judge: bool = False) -> Iterator[str]:
+    """Start the server with ``latency`` seconds per response; yields its ``/v1`` URL.
+
+    ``judge=True`` answers every request as a yes/no judge (with log-probs).
+    """
     code = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-        f"from benchmarks._loopback import _serve; _serve({latency})"
+        f"from benchmarks._loopback import _serve; _serve({latency}, {judge})"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

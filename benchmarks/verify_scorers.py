@@ -113,8 +113,10 @@ def _quality_and_cost() -> list[list[str]]:
 async def _judge_fanout(url: str) -> list[str]:
     from openai import AsyncOpenAI
 
+    from citeformer.backends.choice import ChoiceCall
     from citeformer.backends.openai import OpenAIBackend
     from citeformer.verify import JudgeScorer, averify
+    from citeformer.verify.judge import JUDGE_INSTRUCTION, judge_question
 
     backend = OpenAIBackend("bench", api_key="unused", base_url=url)
     scorer = JudgeScorer(backend, concurrency=FANOUT * 3)
@@ -123,7 +125,11 @@ async def _judge_fanout(url: str) -> list[str]:
     )
     results = [result] * FANOUT
     raw = AsyncOpenAI(api_key="unused", base_url=url, max_retries=0)
-    body = {"model": "bench", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}
+    # The floor sends the judge's own request (messages, enum schema, log-probs).
+    premise = "Title: T\n" + result.sources[0].content
+    question = ChoiceCall.build(judge_question("Tall."), [premise], ("yes", "no"),
+                                instruction=JUDGE_INSTRUCTION)  # fmt: skip
+    body = backend._prepare_choice(question).payload
 
     async def direct() -> None:
         await asyncio.gather(*(raw.chat.completions.create(**body) for _ in range(FANOUT * 3)))
@@ -155,7 +161,7 @@ def run() -> str:
         ["scorer", "ROC-AUC", "accuracy", "threshold", "per pair", "verify() per sentence"],
         _quality_and_cost(),
     )
-    with openai_server(LATENCY) as url:
+    with openai_server(LATENCY, judge=True) as url:
         row = asyncio.run(_judge_fanout(url))
     out += "\n" + table(
         f"averify with a JudgeScorer on the loopback OpenAI server ({LATENCY * 1000:.0f} ms),"
