@@ -239,9 +239,11 @@ def _required_states(openers: CharSet, after: CharSet) -> tuple[list[State], dic
         State("s2t", loop=dot, edges=(
             Edge(word, "s2"), Edge(H_SPACE, "s2w"), Edge(sentence_done, "s0"),
         ), group_target="mt", accepting=True),
+        # A stray wide sentence end after a cited sentence ("A [1]. 。") ends nothing,
+        # as in s0 (without this edge the grammar refused what the policy allows).
         State("s2w", loop=H_SPACE, edges=(
             Edge(CONTINUATION, "s2"), Edge(word - CONTINUATION, "s1"), Edge(dot, "s1t"),
-            Edge(NEWLINE, "s0"),
+            Edge(NEWLINE | WIDE_SENTENCE_END, "s0"),
         ), group_target="mt", accepting=True),
     ]  # fmt: skip
     # A prose opening character is sentence content: where the state has no

@@ -16,7 +16,7 @@ Stream = whole and the result invariants are checked in tests/test_stream_fuzz.p
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from citeformer.core import MarkerStyle, Policy
@@ -132,6 +132,9 @@ def well_formed(draw: st.DrawFn) -> tuple[Key, str]:
 
 @FUZZ
 @given(case=well_formed())
+# Found by this test: a stray wide full stop after a cited sentence and a space.
+@example(case=(Key(Policy.REQUIRED, MarkerStyle.BRACKET, 1), "[1]. 。"))
+@example(case=(Key(Policy.REQUIRED, MarkerStyle.CARET, 2), "A^1. ！ B^2."))
 def test_three_way_agreement_on_well_formed_answers(
     matchers: Matchers, case: tuple[Key, str]
 ) -> None:
