@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from citeformer._canonical import canonical_json
+from citeformer._source_io import SourceConstructors
 from citeformer.errors import (
     InvalidOptionError,
     InvalidResultError,
@@ -136,8 +137,12 @@ class Enforcement(_CoercibleEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
+class Source(SourceConstructors):
     """One document the answer may cite; its 1-based list position is its id.
+
+    Build one from text (``Source(text, metadata)``) or from an identifier or file
+    with ``Source.from_doi``, ``from_arxiv``, ``from_url``, ``from_pdf``,
+    ``from_bibtex``, ``from_ris``, ``from_csl_json`` (async twins: ``afrom_*``).
 
     Attributes:
         content: The text given to the model as evidence.

@@ -172,6 +172,10 @@ class LoopbackServer:
         if reply.events is not None:
             return await self._stream(request, reply)
         if reply.raw is not None:
+            if any(key.lower() == "content-type" for key in reply.headers):
+                # Sent as given (a charset parameter, or none at all): aiohttp's
+                # content_type argument would refuse or rewrite it.
+                return web.Response(status=reply.status, body=reply.raw, headers=reply.headers)
             return web.Response(
                 status=reply.status,
                 body=reply.raw,
