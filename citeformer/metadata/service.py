@@ -102,6 +102,35 @@ def _lookup(fetcher: Fetcher, key: str, options: Options) -> Fetched | None:
     return None
 
 
+def batch_plan(
+    fetcher: Fetcher,
+    identifiers: Sequence[ids.Identifier],
+    options: Options,
+    batch: Callable[[Sequence[ids.Identifier], HttpSettings], Plan[list[Fetched]]],
+    size: int,
+) -> Plan[None]:
+    """Fetch the uncached ones among ``identifiers`` in batches and store them.
+
+    Afterwards each identifier is a cache hit (offline, a miss still raises when it is
+    fetched on its own). Used for arXiv, which takes many ids per request and asks for
+    one request every 3 s.
+    """
+    if options.is_offline():
+        return
+    cache = options.the_cache()
+    missing: dict[str, ids.Identifier] = {}
+    for identifier in identifiers:
+        key = fetcher.key(identifier)
+        if options.refresh or cache.get(fetcher.name, fetcher.version, key) is None:
+            missing.setdefault(key, identifier)
+    wanted = list(missing.items())
+    for start in range(0, len(wanted), size):
+        chunk = wanted[start : start + size]
+        records = yield from batch([identifier for _, identifier in chunk], options.settings)
+        for (key, _), record in zip(chunk, records, strict=True):
+            cache.put(fetcher.name, fetcher.version, key, record.to_json())
+
+
 async def gather_ordered(calls: Sequence[Any]) -> list[Any]:
     """Await coroutines concurrently; results in input order, the first error raised."""
     return list(await asyncio.gather(*calls))

@@ -19,13 +19,14 @@ from citeformer.core import Source
 from citeformer.metadata import ids
 from citeformer.metadata.cache import MetadataCache
 from citeformer.metadata.errors import MetadataParseError, MetadataWarning
-from citeformer.metadata.http import DEFAULT_TIMEOUT, HttpSettings, Plan
+from citeformer.metadata.http import DEFAULT_TIMEOUT, HttpSettings, Plan, arun, run
 from citeformer.metadata.record import Fetched
 from citeformer.metadata.service import (
     Fetcher,
     Options,
     afetch_one,
     as_identifier,
+    batch_plan,
     cached_plan,
     fetch_one,
 )
@@ -126,7 +127,6 @@ async def afrom_url(url: str, **kwargs: Any) -> Source:
 
 def from_pdf(path: str | Path, *, resolve: bool = True, **kwargs: Any) -> Source:
     """A source from a PDF file (see :meth:`citeformer.Source.from_pdf`)."""
-    from citeformer.metadata.http import run
     from citeformer.metadata.pdf import pdf_plan
 
     call = options(**kwargs)
@@ -138,7 +138,6 @@ def from_pdf(path: str | Path, *, resolve: bool = True, **kwargs: Any) -> Source
 
 async def afrom_pdf(path: str | Path, *, resolve: bool = True, **kwargs: Any) -> Source:
     """Async :func:`from_pdf` (the file is read in a worker thread)."""
-    from citeformer.metadata.http import arun
     from citeformer.metadata.pdf import pdf_plan
 
     call = options(**kwargs)
@@ -208,6 +207,9 @@ def fetch(*identifiers: str | Path, **kwargs: Any) -> list[Source]:
     """Sources for identifiers of any kind, in order (see :func:`citeformer.metadata.fetch`)."""
     call = options(**kwargs)
     wanted = [as_identifier(value) for value in identifiers]  # all recognised before any I/O
+    arxiv = [identifier for identifier in wanted if identifier.kind == "arxiv"]
+    if len(arxiv) > 1:
+        run(_arxiv_batches(arxiv, call), call.settings)
     return [source for identifier in wanted for source in _fetch_any(identifier, call)]
 
 
@@ -222,6 +224,9 @@ async def afetch(*identifiers: str | Path, **kwargs: Any) -> list[Source]:
         owned = httpx.AsyncClient()
         call = _with_clients(call, async_client=owned)
     try:
+        arxiv = [identifier for identifier in wanted if identifier.kind == "arxiv"]
+        if len(arxiv) > 1:  # one request for all of them: arXiv asks for one per 3 s
+            await arun(_arxiv_batches(arxiv, call), call.settings)
         parts = await asyncio.gather(*(_afetch_any(identifier, call) for identifier in wanted))
     finally:
         if owned is not None:
@@ -230,6 +235,14 @@ async def afetch(*identifiers: str | Path, **kwargs: Any) -> list[Source]:
 
 
 _NETWORK = frozenset({"doi", "arxiv", "url", "pdf"})
+ARXIV_BATCH = 50
+"""arXiv ids per request when several are fetched together."""
+
+
+def _arxiv_batches(identifiers: Sequence[ids.Identifier], call: Options) -> Plan[None]:
+    from citeformer.metadata.arxiv import ARXIV_FETCHER, arxiv_batch_plan
+
+    return batch_plan(ARXIV_FETCHER, identifiers, call, arxiv_batch_plan, ARXIV_BATCH)
 
 
 def _with_clients(call: Options, **clients: Any) -> Options:

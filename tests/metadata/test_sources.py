@@ -154,3 +154,25 @@ def test_a_pdf_resolves_its_doi_through_the_cache_and_works_offline(
     assert "Tides follow" in online.content
     again = asyncio.run(Source.afrom_pdf(pdf, offline=True, **services))  # now cached
     assert again == online and len(loopback.requests) == 1
+
+
+def test_several_arxiv_ids_are_fetched_in_one_request(
+    loopback: LoopbackServer, services: dict[str, Any]
+) -> None:
+    from tests.metadata.test_arxiv import entry, feed
+
+    ids = ["2305.14627", "2101.00001", "2202.00002v3"]
+
+    def arxiv(request: Received) -> Reply:
+        asked = request.query["id_list"].split(",")
+        body = feed(*(entry(i + ("" if "v" in i else "v1")) for i in reversed(asked)))
+        return Reply(200, raw=body, headers={"Content-Type": "application/atom+xml"})
+
+    loopback.reset(arxiv)
+    sources = fetch(*(f"arXiv:{i}" for i in ids), **services)
+    assert [s.metadata["id"] for s in sources] == [
+        "arxiv:2305.14627", "arxiv:2101.00001", "arxiv:2202.00002",
+    ]  # fmt: skip
+    assert len(loopback.requests) == 1  # one batch, not one request per id (3 s apart)
+    assert asyncio.run(afetch(*(f"arXiv:{i}" for i in ids), **services)) == sources
+    assert len(loopback.requests) == 1  # all cached now
