@@ -18,8 +18,9 @@ from pathlib import Path
 from benchmarks._timing import per_call_us, table
 from citeformer.metadata import MetadataCache, MetadataWarning, afetch, fetch
 from tests.loopback.server import LoopbackServer, Received, Reply
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).resolve().parents[1].parent / "shared" / "wire"
+WIRE = wire_dir()
 LATENCY = 0.1
 COUNT = 200
 

@@ -7,7 +7,6 @@ import copy
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,8 +38,9 @@ from citeformer.metadata.http import (
 from citeformer.metadata.ids import Identifier, recognize
 from citeformer.metadata.record import Fetched
 from tests.loopback.server import LoopbackServer, Received, Reply
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).parents[2] / ".." / "shared" / "wire"
+WIRE = wire_dir()
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 CSL_KEYS = {"id", "type"} | csl.STRING_FIELDS | csl.NAME_FIELDS | csl.DATE_FIELDS

@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,8 +28,9 @@ from citeformer.metadata.http import HttpSettings, Plan, arun, run
 from citeformer.metadata.ids import Identifier, recognize
 from citeformer.metadata.record import Fetched
 from tests.loopback.server import LoopbackServer, Received, Reply
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).parents[2] / ".." / "shared" / "wire"
+WIRE = wire_dir()
 DOI = "10.1038/s41586-023-06221-2"
 SICI = "10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0"
 RATE_HEADERS = {

@@ -6,7 +6,6 @@ import asyncio
 import gzip
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from citeformer.metadata.pdf import merge_records, pdf_plan, read_pdf
 from citeformer.metadata.record import Fetched
 from tests.loopback.server import LoopbackServer, Received, Reply
 from tests.metadata.pdf_maker import make_pdf, xmp_packet
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).parents[2] / ".." / "shared" / "wire"
+WIRE = wire_dir()
 NATURE_DOI = "10.1038/s41586-023-06221-2"
 PAPER = [
     ["Attention Is All You Need", "Ashish Vaswani, Noam Shazeer", "doi: 10.1234/abc.def."],

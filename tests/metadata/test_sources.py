@@ -24,8 +24,9 @@ from citeformer.metadata import (
 )
 from citeformer.render import available_styles
 from tests.loopback.server import LoopbackServer, Received, Reply
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).parents[2] / ".." / "shared" / "wire"
+WIRE = wire_dir()
 CSL = "application/vnd.citationstyles.csl+json"
 
 

@@ -7,7 +7,6 @@ import datetime as dt
 import gzip
 import json
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,9 @@ from citeformer.metadata.record import Fetched
 from citeformer.metadata.web import URL_FETCHER, decode_html, url_plan
 from tests.loopback.server import LoopbackServer, Received, Reply
 from tests.metadata.pdf_maker import make_pdf
+from tests.shared_data import wire_dir
 
-WIRE = Path(__file__).parents[2] / ".." / "shared" / "wire"
+WIRE = wire_dir()
 
 HIGHWIRE = """<!doctype html><html lang="en"><head>
 <title>A Landing Page | Ocean Journal</title>
