@@ -16,13 +16,16 @@ back with :func:`verification_report`, and each ``Citation`` annotation's
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from citeformer.errors import InvalidOptionError
-from citeformer.verify import CitationVerdict, Scorer, VerificationReport, default_scorer
-from citeformer.verify.scorer import as_scorer
+from citeformer.verify import CitationVerdict, VerificationReport
+from citeformer.verify.setting import (  # the setting is checked in the core, for both adapters
+    VERIFY_OPTIONS,
+    LazyDefault,
+    check_verify,
+    check_verify_options,
+)
 from langchain_core.messages import BaseMessage
 from langchain_core.messages import content as types
 
@@ -30,65 +33,18 @@ VERIFICATION_KEY = "citeformer_verification"
 """``response_metadata`` key of the verification report, in its JSON form."""
 DICT_VERIFICATION_KEY = "verification"
 """The ``output="dict"`` key of the verification report, in its JSON form."""
-VERIFY_OPTIONS = frozenset({"threshold", "coverage", "top_k", "max_citations", "language"})
-"""What ``verify_options`` may hold (the keyword arguments of ``verify()``)."""
 
-
-def check_verify(value: object) -> Scorer | bool | None:
-    """The ``verify`` setting as stored: ``None`` (off), ``True`` (default) or a Scorer.
-
-    Raises:
-        InvalidOptionError: Neither a bool, ``None``, a Scorer nor a callable.
-    """
-    if value is None or value is False:
-        return None
-    if value is True:
-        return True
-    if isinstance(value, Scorer) or callable(value):
-        return as_scorer(value)
-    raise InvalidOptionError(
-        "verify must be True (the default scorer), False/None (off), a "
-        "citeformer.verify.Scorer or a callable (premise, hypothesis) -> float; got "
-        f"{type(value).__name__}"
-    )
-
-
-def check_verify_options(value: object) -> dict[str, Any]:
-    """``verify_options`` as a dict of ``verify()`` keyword arguments.
-
-    Raises:
-        InvalidOptionError: Not a mapping, or a key ``verify()`` does not take.
-    """
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidOptionError(f"verify_options must be a mapping, got {type(value).__name__}")
-    unknown = sorted(set(value) - VERIFY_OPTIONS)
-    if unknown:
-        raise InvalidOptionError(
-            f"verify_options takes {', '.join(sorted(VERIFY_OPTIONS))}; got {', '.join(unknown)}"
-        )
-    return dict(value)
-
-
-class LazyDefault:
-    """``verify=True``'s scorer: :func:`citeformer.verify.default_scorer`, built once.
-
-    Built on first use and kept, so an NLI model is loaded once per runnable, not
-    per call.
-    """
-
-    def __init__(self) -> None:
-        self._scorer: Scorer | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Scorer:
-        """The default scorer (built on the first call)."""
-        if self._scorer is None:
-            with self._lock:
-                if self._scorer is None:
-                    self._scorer = default_scorer()
-        return self._scorer
+__all__ = [
+    "DICT_VERIFICATION_KEY",
+    "VERIFICATION_KEY",
+    "VERIFY_OPTIONS",
+    "LazyDefault",
+    "check_verify",
+    "check_verify_options",
+    "sentence_at",
+    "verification_report",
+    "with_verdicts",
+]
 
 
 def _verdicts(report: VerificationReport) -> dict[tuple[int, int], CitationVerdict]:
