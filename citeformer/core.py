@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from citeformer._canonical import canonical_json
+from citeformer._result_ops import ResultOperations
 from citeformer._source_io import SourceConstructors
 from citeformer.errors import (
     InvalidOptionError,
@@ -28,7 +29,6 @@ from citeformer.errors import (
 if TYPE_CHECKING:
     from pydantic import TypeAdapter
 
-    from citeformer.verify.report import VerificationReport
 
 SCHEMA_VERSION = 1
 """Version of the JSON form of :class:`GenerationResult`."""
@@ -335,13 +335,15 @@ class Reference:
 
     Attributes:
         source_id: The id the answer's markers use for this source.
-        text: The entry rendered in ``style`` (plain text).
-        style: The bibliography style name.
+        text: The entry rendered in ``style`` (plain text, label included).
+        style: The bibliography style id.
+        locale: The locale it was rendered in, where known.
     """
 
     source_id: int
     text: str
     style: str
+    locale: str | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.source_id, "Reference")
@@ -381,7 +383,7 @@ class TokenUsage:
 
 
 @dataclass(frozen=True, slots=True)
-class GenerationResult:
+class GenerationResult(ResultOperations):
     """A validated, cited answer.
 
     Attributes:
@@ -524,35 +526,6 @@ class GenerationResult:
     def replace(self, **changes: Any) -> GenerationResult:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-    def verify(
-        self,
-        scorer: Any = None,
-        *,
-        threshold: float | None = None,
-        coverage: bool = True,
-        **options: Any,
-    ) -> VerificationReport:
-        """Check whether each cited source supports its sentence.
-
-        See :func:`citeformer.verify.verify` (the same arguments).
-        """
-        from citeformer.verify import verify
-
-        return verify(self, scorer, threshold=threshold, coverage=coverage, **options)
-
-    async def averify(
-        self,
-        scorer: Any = None,
-        *,
-        threshold: float | None = None,
-        coverage: bool = True,
-        **options: Any,
-    ) -> VerificationReport:
-        """Async :meth:`verify` (see :func:`citeformer.verify.averify`)."""
-        from citeformer.verify import averify
-
-        return await averify(self, scorer, threshold=threshold, coverage=coverage, **options)
 
 
 def _invariant_error(exc: Exception) -> InvalidResultError | None:

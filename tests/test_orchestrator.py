@@ -128,7 +128,7 @@ def test_bad_input_gets_a_clear_typed_error(
 def test_constructor_checks() -> None:
     with pytest.raises(InvalidOptionError, match="unknown marker style 'angle'"):
         Citeformer(MockBackend("x"), marker_style="angle")
-    with pytest.raises(InvalidOptionError, match="unknown bibliography style"):
+    with pytest.raises(InvalidOptionError, match="unknown citation style"):
         Citeformer(MockBackend("x"), style="made-up")
     with pytest.raises(InvalidOptionError, match="backend must be a citeformer Backend"):
         Citeformer(object())  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from citeformer.render._text import (
 )
 
 ITEM_ID: Final = "ref"
-"""The CSL id every item gets; each entry is rendered in a bibliography of its own."""
+"""The CSL id an item gets when no other is asked for."""
 
 NAME_VARIABLES: Final = frozenset(
     {
@@ -83,14 +83,17 @@ _INT_RE: Final = re.compile(r"\s*-?\d{1,4}\s*")
 _MAX_MONTH_DAY: Final = (12, 31)
 
 
-def normalize(metadata: Mapping[str, object], title: str | None) -> dict[str, object]:
+def normalize(
+    metadata: Mapping[str, object], title: str | None, item_id: str = ITEM_ID
+) -> dict[str, object]:
     """A CSL-JSON item with only supported, well-typed variables.
 
     Args:
         metadata: The source's CSL-JSON (anything; unknown keys are dropped).
         title: The title to use when ``metadata`` has none.
+        item_id: The CSL ``id`` the item gets.
     """
-    item: dict[str, object] = {"id": ITEM_ID}
+    item: dict[str, object] = {"id": item_id}
     exact = [(k, v) for k, v in metadata.items() if k not in _ALIASES]
     aliased = [(_ALIASES[k], v) for k, v in metadata.items() if k in _ALIASES]
     for raw_key, value in exact + aliased:

@@ -23,7 +23,13 @@ _FALLBACK_TITLE_CHARS: Final = 60
 FALLBACK_SOURCE_CHARS: Final = _FALLBACK_TITLE_CHARS * 4
 """How much of a source's content a fallback title is made from."""
 _NOCASE_RE: Final = re.compile(r'<span\s+class\s*=\s*"nocase"\s*>(.*?)</span>', re.I | re.S)
-_TAG_RE: Final = re.compile(r"</?[A-Za-z][^<>]*>")
+# Only the rich-text markup CSL-JSON and web metadata carry is dropped; anything else
+# that looks like a tag ("<script>") is text, kept and escaped on HTML output.
+_TAG_RE: Final = re.compile(
+    r"</?(?:i|b|em|strong|sup|sub|sc|span|u|a|br|p|div|font|small|cite|q|abbr|mml:[a-z]+)"
+    r"(?:\s[^<>]*)?/?>",
+    re.IGNORECASE,
+)
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 

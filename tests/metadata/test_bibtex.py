@@ -15,7 +15,7 @@ from citeformer.metadata.bibtex import parse_bibtex
 from citeformer.metadata.errors import MetadataParseError
 from citeformer.metadata.files import ParseResult, read_text_or_path
 from citeformer.metadata.record import Fetched
-from citeformer.render import available_styles, render_references
+from citeformer.render import FEATURED_STYLES, render_references
 
 TRAPS = Path(__file__).parent / "data" / "traps.bib"
 
@@ -275,7 +275,7 @@ def test_metadata_is_valid_csl_json(parsed: ParseResult) -> None:
         assert all(isinstance(p, int) for p in issued.get("date-parts", [[0]])[0])
 
 
-@pytest.mark.parametrize("style", available_styles())
+@pytest.mark.parametrize("style", FEATURED_STYLES)
 def test_every_entry_renders(parsed: ParseResult, style: str) -> None:
     sources = [Source(f.content or "text", f.metadata) for f in parsed]
     references = render_references(sources, range(1, len(sources) + 1), style)

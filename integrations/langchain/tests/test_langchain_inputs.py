@@ -141,7 +141,7 @@ def test_construction_errors() -> None:
         CiteformerRunnable(backend="openai")
     with pytest.raises(ValueError, match="unknown policy"):
         CiteformerRunnable(backend=MockBackend("x"), policy="sometimes")
-    with pytest.raises(ValueError, match="unknown bibliography style"):
+    with pytest.raises(ValueError, match="unknown citation style"):
         CiteformerRunnable(backend=MockBackend("x"), style="klingon")
 
 
