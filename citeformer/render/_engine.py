@@ -238,7 +238,7 @@ def citation_label(item: Mapping[str, object]) -> str:
     letters = "".join(f[:width] for f in families)
     issued = item.get("issued")
     year = ""
-    if isinstance(issued, Mapping) and isinstance(parts := issued.get("date-parts"), list):
-        if parts and isinstance(parts[0], list) and parts[0]:
-            year = f"{int(parts[0][0]) % 100:02d}"
+    parts = issued.get("date-parts") if isinstance(issued, Mapping) else None
+    if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
+        year = f"{int(parts[0][0]) % 100:02d}"
     return letters + year

@@ -16,6 +16,7 @@ behaviour it corrects (citeproc-py 0.11.1):
 - Dates inside ``<locale><date delimiter>`` are joined with the caller's delimiter
   (NLM/Vancouver printed "2015May28").
 - ``<label variable="X">`` prints its term even when X is empty.
+- Sort keys keep the quotes a style puts around titles, so quoted titles sorted last.
 
 The :data:`CAPTURE` hook records the first names and dates each entry renders, so the
 year-suffix and subsequent-author passes know exactly what the style printed.
@@ -45,6 +46,7 @@ CAPTURE: Final[contextvars.ContextVar[list[tuple[str, str]] | None]] = contextva
 """While set, rendered ``names``/``date`` output is appended as ``(kind, text)``."""
 
 _GLOBAL_NAME_OPTIONS: Final = ("demote-non-dropping-particle", "initialize-with-hyphen")
+_LEADING_PUNCTUATION_RE: Final = re.compile(r"^[\W_]+")
 _INITIAL_RE: Final = re.compile(r"^(?:[^\W\d_]\.?)+$")
 
 
@@ -124,7 +126,21 @@ def _element_classes() -> dict[str, type]:
                 return self.join(output)
             raise model.VariableError
 
-    return {"names": Names, "date": Date, "name": Name, "group": Group}
+    class Key(model.Key):  # type: ignore[misc]
+        def sort_keys(self, items: Any, context: Any) -> Any:
+            # citeproc-py compares the rendered text, quotes included, so a quoted
+            # title sorted after every other one; CSL sorts by the words.
+            return [_sortable(key) for key in super().sort_keys(items, context)]
+
+    return {"names": Names, "date": Date, "name": Name, "group": Group, "key": Key}
+
+
+def _sortable(key: Any) -> Any:
+    if isinstance(key, list | tuple):  # citeproc-py's rich String is a list of parts
+        key = "".join(str(part) for part in key)
+    if isinstance(key, str):
+        return _LEADING_PUNCTUATION_RE.sub("", key) or key
+    return key
 
 
 def _inherited(element: Any, option: str, default: str) -> str:

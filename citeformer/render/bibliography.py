@@ -138,6 +138,8 @@ class _Rendered:
     source_ids: Mapping[str, int]
     facts: LoadedStyle
     locale: str
+    numbered: dict[tuple[str, str], Bibliography] = field(default_factory=dict)
+    """Finished bibliographies by (style id, numbering): built once, immutable."""
 
 
 class _BibliographyCache:
@@ -293,7 +295,10 @@ def render_bibliography(
     if rendered is None:
         rendered = _render(sources, cited, info, facts, renderer)
         _CACHE.store(key, rendered)
-    return _numbered(info, rendered, numbering)
+    done = rendered.numbered.get((info.id, numbering))
+    if done is None:
+        done = rendered.numbered[(info.id, numbering)] = _numbered(info, rendered, numbering)
+    return done
 
 
 def _load(info: StyleInfo, locale: str | None) -> LoadedStyle:

@@ -11,7 +11,7 @@ import pytest
 from citeformer.core import Source
 from citeformer.metadata.csl_json import parse_csl_json
 from citeformer.metadata.errors import MetadataParseError
-from citeformer.render import available_styles, render_references
+from citeformer.render import FEATURED_STYLES, render_references
 
 # As Zotero and Better BibTeX write them: string date parts, HTML in titles, JATS
 # abstracts, non-CSL keys, a DOI with its resolver prefix.
@@ -144,7 +144,7 @@ def test_nothing_usable_raises(value: str, message: str) -> None:
         parse_csl_json(value)
 
 
-@pytest.mark.parametrize("style", available_styles())
+@pytest.mark.parametrize("style", FEATURED_STYLES)
 def test_items_render(style: str) -> None:
     sources = [Source(f.content or "text", f.metadata) for f in parse_csl_json(ZOTERO)]
     references = render_references(sources, [1, 2], style)

@@ -12,7 +12,7 @@ import pytest
 from citeformer.core import Source
 from citeformer.metadata.errors import MetadataParseError
 from citeformer.metadata.ris import parse_ris
-from citeformer.render import available_styles, render_references
+from citeformer.render import FEATURED_STYLES, render_references
 
 ARTICLE = """\
 TY  - JOUR
@@ -192,7 +192,7 @@ def test_nothing_usable_raises() -> None:
         parse_ris("TY  - GEN\nAU  - Someone\nER  - ")
 
 
-@pytest.mark.parametrize("style", available_styles())
+@pytest.mark.parametrize("style", FEATURED_STYLES)
 def test_records_render(style: str) -> None:
     sources = [Source(f.content or "text", f.metadata) for f in parse_ris(ARTICLE + CHAPTER)]
     references = render_references(sources, [1, 2], style)

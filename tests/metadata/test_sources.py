@@ -22,7 +22,7 @@ from citeformer.metadata import (
     afetch,
     fetch,
 )
-from citeformer.render import available_styles
+from citeformer.render import FEATURED_STYLES
 from tests.loopback.server import LoopbackServer, Received, Reply
 from tests.shared_data import wire_dir
 
@@ -129,7 +129,7 @@ def test_fetched_sources_flow_through_generate_and_every_style(services: dict[st
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sources = fetch("10.1038/s41586-023-06221-2", "arXiv:2305.14627", **services)
-    for style in available_styles():
+    for style in FEATURED_STYLES:
         result = Citeformer(MockBackend("AI [1]. Citations [2]."), style=style).generate(
             "What is new?", sources
         )

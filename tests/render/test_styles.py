@@ -112,7 +112,7 @@ def test_a_missing_or_broken_csl_file_is_a_clear_error(tmp_path: Path) -> None:
         resolve_style(junk)
     broken = tmp_path / "broken.csl"
     broken.write_text('<style xmlns="http://purl.org/net/xbiblio/csl"><citation>')
-    with pytest.raises(InvalidOptionError, match="not a valid CSL file|cannot be loaded"):
+    with pytest.raises(InvalidOptionError, match=r"not a valid CSL file|cannot be loaded"):
         render_bibliography([BOOK], [1], broken)
 
 
