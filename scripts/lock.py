@@ -44,7 +44,11 @@ NOT_LOCKED = re.compile(
 )
 # Editable checkouts (uv then knows the local citeformer 0.4 satisfies the adapters;
 # an index holds an unrelated older line). Their own lines are not emitted.
-MAIN_INPUTS = [".[dev,all,llamacpp]", "integrations/langchain", "integrations/llama-index"]
+MAIN_INPUTS = [
+    ".[dev,all,llamacpp,csl-pandoc]",
+    "integrations/langchain",
+    "integrations/llama-index",
+]
 # setuptools: the demo installs the checkout without build isolation too.
 DEMO_INPUTS = [".[hf]", "setuptools"]
 
