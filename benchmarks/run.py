@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import (
     api_fanout,
     core_overhead,
+    csl_conformance,
     fabrication,
     grammar_build,
     hf_speed,
@@ -39,6 +40,7 @@ SECTIONS = {
     "llamaindex_overhead": llamaindex_overhead,
     "metadata_fetch": metadata_fetch,
     "render_speed": render_speed,
+    "csl_conformance": csl_conformance,
     "stream_linearity": stream_linearity,
     "validator_speed": validator_speed,
     "verify_scorers": verify_scorers,

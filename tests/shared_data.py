@@ -48,3 +48,12 @@ def _origin() -> Path | None:
     url = url.removeprefix("file://")
     path = Path(url) if url else None
     return path.resolve() if path is not None and path.is_dir() else None
+
+
+def csl_suite_dir() -> Path:
+    """``shared/csl-test-suite`` (a path that does not exist when the suite is missing).
+
+    The fixtures are under its ``humans/`` folder (see ``../shared/csl-test-suite/README.md``).
+    """
+    shared = shared_dir()
+    return (shared if shared is not None else ROOT.parent / "shared") / "csl-test-suite"

@@ -26,17 +26,30 @@ ITEM_ID: Final = "ref"
 
 NAME_VARIABLES: Final = frozenset(
     {
-        "author", "collection-editor", "composer", "container-author", "editor",
-        "editorial-director", "illustrator", "interviewer", "original-author", "recipient",
-        "translator",
+        "author", "chair", "collection-editor", "compiler", "composer", "container-author",
+        "contributor", "curator", "director", "editor", "editorial-director",
+        "executive-producer", "guest", "host", "illustrator", "interviewer", "narrator",
+        "organizer", "original-author", "performer", "producer", "recipient",
+        "reviewed-author", "script-writer", "series-creator", "translator",
     }
 )  # fmt: skip
 DATE_VARIABLES: Final = frozenset(
-    {"accessed", "container", "event-date", "issued", "original-date", "submitted"}
+    {
+        "accessed",
+        "available-date",
+        "container",
+        "event-date",
+        "issued",
+        "original-date",
+        "submitted",
+    }
 )
 TEXT_VARIABLES: Final = frozenset(
     {
-        "abstract", "annote", "archive", "archive-location", "archive-place", "authority",
+        "abstract", "annote", "archive", "archive-collection", "archive-location",
+        "archive-place", "authority", "division", "event-title", "part-number", "part-title",
+        "printing-number", "reviewed-genre", "reviewed-title", "supplement-number",
+        "volume-title",
         "call-number", "chapter-number", "collection-number", "collection-title",
         "container-title", "container-title-short", "dimensions", "DOI", "edition", "event",
         "event-place", "genre", "ISBN", "ISSN", "issue", "jurisdiction", "keyword",

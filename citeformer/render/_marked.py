@@ -65,13 +65,21 @@ class MarkedFormatter:
 
     @staticmethod
     def preformat(text: object) -> str:
-        """Input text with any stray sentinel characters removed."""
-        return _SENTINEL_RE.sub("", str(text))
+        """Input text as it is: items were cleaned (stray sentinels removed) beforehand."""
+        return str(text)
 
 
 def strip(text: str) -> str:
     """Plain text: sentinels dropped."""
     return _SENTINEL_RE.sub("", text)
+
+
+strip_marks = strip
+
+
+def mark(kind: str, text: str) -> str:
+    """``text`` marked as ``kind`` (``i``, ``b``, ``sup``, ``sub``, ``sc``)."""
+    return f"{_OPEN[kind]}{text}{_CLOSE[kind]}"
 
 
 def superscript(text: str) -> str:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
+from citeformer.render._marked import mark, strip_marks
+
 UNTITLED: Final = "Untitled source"
 """The title of a source with neither a title nor content."""
 
@@ -31,6 +33,12 @@ _TAG_RE: Final = re.compile(
     re.IGNORECASE,
 )
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_RICH_KINDS: Final = {"i": "i", "em": "i", "b": "b", "strong": "b", "sup": "sup", "sub": "sub"}
+_RICH_RE: Final = re.compile(
+    r"<(i|em|b|strong|sup|sub|sc|span)(\s+style\s*=\s*\"font-variant:\s*small-caps;?\")?>"
+    r"([^<>]*)</\1>",
+    re.IGNORECASE,
+)
 
 
 def has_title(metadata: Mapping[str, object]) -> bool:
@@ -51,12 +59,27 @@ def fallback_title(content: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Strip rich-text tags (keeping CSL ``nocase`` spans), entities, control characters."""
-    text = _CONTROL_RE.sub(" ", text.replace(PAGE_RANGE_MARK, "-"))
+    """Clean a CSL string: rich text kept, other tags, entities and control characters not.
+
+    CSL-JSON's rich-text markup (``<i>``, ``<b>``, ``<sup>``, ``<sub>``, small caps) becomes
+    the renderer's formatting marks when it is balanced; ``nocase`` spans are kept for
+    citeproc-py; any other markup is dropped.
+    """
+    text = _CONTROL_RE.sub(" ", strip_marks(text.replace(PAGE_RANGE_MARK, "-")))
     text = _NOCASE_RE.sub(lambda m: "\x02" + m.group(1) + "\x03", text)
+    previous = None
+    while previous != text:  # innermost pairs first, so nesting stays balanced
+        previous = text
+        text = _RICH_RE.sub(_rich, text)
     text = html.unescape(_TAG_RE.sub("", text))
     text = " ".join(_CONTROL_RE.sub(_keep_marks, text).split()).replace("\x02\x03", "")
     return text.replace("\x02", NOCASE_OPEN).replace("\x03", NOCASE_CLOSE)
+
+
+def _rich(match: re.Match[str]) -> str:
+    tag = match.group(1).lower()
+    kind = _RICH_KINDS.get(tag, "sc")
+    return mark(kind, match.group(3))
 
 
 def _keep_marks(match: re.Match[str]) -> str:
@@ -76,5 +99,5 @@ def clean_value(value: object) -> str:
 
 
 def plain(text: str) -> str:
-    """``text`` without the nocase markup."""
-    return _TAG_RE.sub("", text)
+    """``text`` without the nocase markup and formatting marks."""
+    return strip_marks(_TAG_RE.sub("", text))
