@@ -40,6 +40,7 @@ class RenderedItem:
         entry: The bibliography entry (the note form for styles without one).
         cite: The in-text citation of the item alone (layout affixes included).
         year_suffix: The suffix this item got (``""`` when none was needed).
+        cite_names: The names its in-text citation printed (for ``collapse="year"``).
     """
 
     key: str
@@ -47,6 +48,7 @@ class RenderedItem:
     entry: str
     cite: str
     year_suffix: str = ""
+    cite_names: str = ""
 
 
 def render_items(
@@ -104,9 +106,10 @@ def render_items(
         item = by_key[key]
         entry = tidy(entry, item, style.punctuation_in_quote) if entry else plain_entry(item)
         cite = tidy(cite, item, style.punctuation_in_quote)
+        cite_names = tidy(captured["cite-names"] or "", item, style.punctuation_in_quote)
         # citeproc-py numbers an item by its place in the (sorted) bibliography: first
         # citation order when the style does not sort, list order when it does (CSL).
-        rendered.append(RenderedItem(key, number, entry, cite, suffix))
+        rendered.append(RenderedItem(key, number, entry, cite, suffix, cite_names))
     return rendered
 
 
@@ -153,9 +156,10 @@ def _citeproc(
                     entry,
                     cite,
                     {
-                        "entry-names": _first(entry_capture, "names"),
-                        "entry-date": _first(entry_capture, "date"),
-                        "cite-date": _first(cite_capture, "date"),
+                        "entry-names": _first(entry_capture, "names", entry),
+                        "entry-date": _first(entry_capture, "date", entry),
+                        "cite-date": _first(cite_capture, "date", cite),
+                        "cite-names": _first(cite_capture, "names", cite),
                     },
                 )
             )
@@ -178,8 +182,9 @@ def _captured(render: Any) -> tuple[str, list[tuple[str, str]]]:
     return str(text or ""), sink
 
 
-def _first(captured: list[tuple[str, str]], kind: str) -> str | None:
-    return next((text for k, text in captured if k == kind), None)
+def _first(captured: list[tuple[str, str]], kind: str, printed: str) -> str | None:
+    # Sorting and disambiguation render names and dates too: only what was printed counts.
+    return next((text for k, text in captured if k == kind and text in printed), None)
 
 
 def _year_suffixes(style: LoadedStyle, raw: list[Any]) -> dict[str, str]:

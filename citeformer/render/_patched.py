@@ -207,6 +207,7 @@ class LoadedStyle:
         author_substitute_rule: Its rule (``complete-all`` by default).
         sorts_citations: The citation has a ``<sort>`` (cites in a cluster are ordered).
         collapse: ``collapse`` of the citation (``citation-number``, ``year``...).
+        cite_group_delimiter: Between the years of one author's collapsed cites.
         cite_delimiter: The citation layout's delimiter between cites.
         cite_prefix: The citation layout's prefix.
         cite_suffix: The citation layout's suffix.
@@ -227,6 +228,7 @@ class LoadedStyle:
     author_substitute_rule: str
     sorts_citations: bool
     collapse: str | None
+    cite_group_delimiter: str
     cite_delimiter: str
     cite_prefix: str
     cite_suffix: str
@@ -318,6 +320,7 @@ def _facts(engine: Any, citation_format: CitationFormat, locale: str | None) -> 
         else "complete-all",
         sorts_citations=citation.find(f"{{{_CSL_NS}}}sort") is not None,
         collapse=citation.get("collapse"),
+        cite_group_delimiter=citation.get("cite-group-delimiter", ", "),
         cite_delimiter=layout.get("delimiter", ""),
         cite_prefix=layout.get("prefix", ""),
         cite_suffix=layout.get("suffix", ""),

@@ -108,6 +108,12 @@ class _Form:
     delimiter: str
     suffix: str
     superscript: bool = False
+    joiners: tuple[str, ...] = ()
+    """What goes before each item after the first (default: ``delimiter``)."""
+
+    def joiner(self, index: int) -> str:
+        """The text between item ``index - 1`` and item ``index``."""
+        return self.joiners[index - 1] if self.joiners else self.delimiter
 
 
 def render_answer(
@@ -195,7 +201,8 @@ def _marker_style(citations: Sequence[Citation]) -> MarkerStyle:
 
 
 def _joined(form: _Form) -> str:
-    return form.prefix + form.delimiter.join(t for t, _ in form.items) + form.suffix
+    body = "".join((form.joiner(k) if k else "") + text for k, (text, _) in enumerate(form.items))
+    return form.prefix + body + form.suffix
 
 
 def _collapsed(numbers: list[int]) -> list[tuple[str, int]]:
@@ -352,7 +359,32 @@ class _Writer:
             lead, trail = opening, closing
             items.append((body or f"[{self.bibliography.numbers[sid]}]", sid))
         superscript = facts is not None and facts.superscript_cites
-        return _Form(lead + prefix, tuple(items), delimiter, suffix + trail, superscript)
+        joiners = self._collapse_years(ordered, items, delimiter)
+        return _Form(lead + prefix, tuple(items), delimiter, suffix + trail, superscript, joiners)
+
+    def _collapse_years(
+        self, ordered: list[int], items: list[tuple[str, int]], delimiter: str
+    ) -> tuple[str, ...]:
+        """``collapse="year"``: one author's cites in a row keep the names once.
+
+        "(Smith, 2020a; Smith, 2020b)" becomes "(Smith, 2020a, 2020b)"; the items are
+        shortened in place and the joiners between them returned.
+        """
+        facts = self.facts
+        if facts is None or not (facts.collapse or "").startswith("year") or len(items) < 2:
+            return ()
+        joiners: list[str] = []
+        previous = self.bibliography.entry(ordered[0])._cite_names
+        for index in range(1, len(items)):
+            names = self.bibliography.entry(ordered[index])._cite_names
+            text, sid = items[index]
+            if names and names == previous and text.startswith(names):
+                items[index] = (text[len(names) :].lstrip(" ,"), sid)
+                joiners.append(facts.cite_group_delimiter)
+            else:
+                joiners.append(delimiter)
+            previous = names
+        return tuple(joiners)
 
     def _format(self, form: _Form) -> str:
         return self._convert(_joined(form))
@@ -369,7 +401,9 @@ class _Writer:
                 pieces.append(f'<a class="cf-cite" href="#{target}">{inner}</a>')
             else:
                 pieces.append(f"[{inner}](#{target})")
-        body = self._convert(form.prefix) + self._convert(form.delimiter).join(pieces)
+        body = self._convert(form.prefix) + "".join(
+            (self._convert(form.joiner(k)) if k else "") + piece for k, piece in enumerate(pieces)
+        )
         body += self._convert(form.suffix)
         if form.superscript and _marked.SUP_OPEN not in form.prefix:
             body = f"<sup>{body}</sup>"

@@ -57,6 +57,7 @@ class BibliographyEntry:
     year_suffix: str
     _body: str = field(repr=False)
     _cite: str = field(repr=False)
+    _cite_names: str = field(default="", repr=False)
 
     @property
     def body(self) -> str:
@@ -361,7 +362,11 @@ def _numbered(info: StyleInfo, rendered: _Rendered, numbering: str) -> Bibliogra
             template, body = split
             label = _marked.strip(template.format(number))
         cite = _renumbered_cite(item.cite, item.number, number) if numbered else item.cite
-        entries.append(BibliographyEntry(source_id, number, label, item.year_suffix, body, cite))
+        entries.append(
+            BibliographyEntry(
+                source_id, number, label, item.year_suffix, body, cite, item.cite_names
+            )
+        )
         numbers[source_id] = number
     warnings: tuple[str, ...] = ()
     if not facts.has_bibliography:

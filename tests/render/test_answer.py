@@ -105,7 +105,7 @@ def test_author_date_inline_with_year_suffixes_in_text_and_list() -> None:
     result = answer("One [1]. Two [3]. Both [1][3].", style="apa")
     text = result.render(inline=True)
     assert text.splitlines()[0] == (
-        "One (Smith, 2020b). Two (Smith, 2020a). Both (Smith, 2020a; Smith, 2020b)."
+        "One (Smith, 2020b). Two (Smith, 2020a). Both (Smith, 2020a, 2020b)."  # collapse="year"
     )
     assert "Smith, J. (2020a). A first study. Press." in text
     assert "Smith, J. (2020b). Second study. Press." in text
