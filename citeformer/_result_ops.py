@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import os
+
     from citeformer.core import GenerationResult
     from citeformer.render.answer import RenderedAnswer
+    from citeformer.render.bibliography import Numbering, OutputFormat, Renderer
     from citeformer.verify.report import VerificationReport
 
 
@@ -53,7 +56,7 @@ class ResultOperations:
             self._result(), scorer, threshold=threshold, coverage=coverage, **options
         )
 
-    def rendered(self, format: str = "text", **options: Any) -> RenderedAnswer:
+    def rendered(self, format: OutputFormat = "text", **options: Any) -> RenderedAnswer:
         """The answer rendered per style, with offsets of every rendered marker.
 
         Takes the arguments of :meth:`render`; see
@@ -61,17 +64,17 @@ class ResultOperations:
         """
         from citeformer.render.answer import render_answer
 
-        return render_answer(self._result(), format, **options)  # type: ignore[arg-type]
+        return render_answer(self._result(), format, **options)
 
     def render(
         self,
-        format: str = "text",
+        format: OutputFormat = "text",
         *,
-        style: str | None = None,
+        style: str | os.PathLike[str] | None = None,
         locale: str | None = None,
-        numbering: str = "source",
+        numbering: Numbering = "source",
         inline: bool = False,
-        renderer: str = "citeproc",
+        renderer: Renderer = "citeproc",
         anchor_prefix: str = "ref-",
     ) -> str:
         """The answer and its bibliography as ``text``, ``markdown`` or ``html``.
