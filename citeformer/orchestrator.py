@@ -18,8 +18,7 @@ from citeformer.errors import InvalidOptionError
 from citeformer.events import Completed
 from citeformer.pipeline import Assembly, CallPlan, prepare
 from citeformer.prompts import PromptBudget
-from citeformer.render.bibliography import check_locale
-from citeformer.render.catalog import resolve_style
+from citeformer.render.catalog import resolve_locale, resolve_style
 from citeformer.streaming import AsyncStreamingResult, StreamingResult
 
 
@@ -62,7 +61,7 @@ class Citeformer:
                 "subclass citeformer.backends.base.Backend and implement generate()"
             )
         style = resolve_style(style).spec
-        locale = check_locale(locale)
+        locale = resolve_locale(locale)
         if not isinstance(strict, bool):
             raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
         if prompt_budget is not None and not isinstance(prompt_budget, PromptBudget):

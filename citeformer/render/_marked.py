@@ -74,7 +74,13 @@ def strip(text: str) -> str:
     return _SENTINEL_RE.sub("", text)
 
 
-strip_marks = strip
+def convert(text: str, output: str) -> str:
+    """``text`` as ``output``: ``text`` (plain), ``html`` or ``markdown``."""
+    if output == "html":
+        return to_html(text)
+    if output == "markdown":
+        return to_markdown(text)
+    return strip(text)
 
 
 def mark(kind: str, text: str) -> str:

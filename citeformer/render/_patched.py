@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from citeformer.render._marked import strip_marks
+from citeformer.render import _marked
 from citeformer.render.catalog import CitationFormat
 
 _CSL_NS: Final = "http://purl.org/net/xbiblio/csl"
@@ -140,7 +140,7 @@ def _sortable(key: Any) -> Any:
     if isinstance(key, list | tuple):  # citeproc-py's rich String is a list of parts
         key = "".join(str(part) for part in key)
     if isinstance(key, str):
-        key = strip_marks(key)  # formatting marks from rich-text titles: not letters
+        key = _marked.strip(key)  # formatting marks from rich-text titles: not letters
         return _LEADING_PUNCTUATION_RE.sub("", key) or key
     return key
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from citeformer.render._marked import mark, strip_marks
+from citeformer.render._marked import mark, strip
 
 UNTITLED: Final = "Untitled source"
 """The title of a source with neither a title nor content."""
@@ -65,7 +65,7 @@ def clean_text(text: str) -> str:
     the renderer's formatting marks when it is balanced; ``nocase`` spans are kept for
     citeproc-py; any other markup is dropped.
     """
-    text = _CONTROL_RE.sub(" ", strip_marks(text.replace(PAGE_RANGE_MARK, "-")))
+    text = _CONTROL_RE.sub(" ", strip(text.replace(PAGE_RANGE_MARK, "-")))
     text = _NOCASE_RE.sub(lambda m: "\x02" + m.group(1) + "\x03", text)
     previous = None
     while previous != text:  # innermost pairs first, so nesting stays balanced
@@ -100,4 +100,4 @@ def clean_value(value: object) -> str:
 
 def plain(text: str) -> str:
     """``text`` without the nocase markup and formatting marks."""
-    return strip_marks(_TAG_RE.sub("", text))
+    return strip(_TAG_RE.sub("", text))

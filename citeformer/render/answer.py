@@ -179,11 +179,7 @@ def _clusters(citations: Sequence[Citation], text: str) -> list[_Cluster]:
     merged: list[_Cluster] = []
     for (start, end), cites in sorted(spans.items()):
         ids = tuple(dict.fromkeys(c.source_id for c in cites))
-        if (
-            merged
-            and _GAP_RE.match(text, merged[-1].end, start)
-            and not text[merged[-1].end : start].strip()
-        ):
+        if merged and _GAP_RE.match(text, merged[-1].end, start):
             last = merged.pop()
             start = last.start
             ids = tuple(dict.fromkeys((*last.ids, *ids)))
@@ -412,11 +408,7 @@ class _Writer:
     # -- prose and sections -------------------------------------------------------------
 
     def _convert(self, marked: str) -> str:
-        if self.output == "html":
-            return _marked.to_html(marked)
-        if self.output == "markdown":
-            return _marked.to_markdown(marked)
-        return _marked.strip(marked)
+        return _marked.convert(marked, self.output)
 
     def _prose(self, segment: str) -> str:
         if self.output == "text":

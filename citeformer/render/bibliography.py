@@ -71,7 +71,7 @@ class BibliographyEntry:
 
     def formatted(self, output: OutputFormat) -> str:
         """The body (no label) as ``text``, ``markdown`` or ``html``."""
-        return _convert(self._body, output)
+        return _marked.convert(self._body, output)
 
     @property
     def inline(self) -> str:
@@ -138,7 +138,6 @@ class _Rendered:
     items: tuple[RenderedItem, ...]
     source_ids: Mapping[str, int]
     facts: LoadedStyle
-    locale: str
     numbered: dict[tuple[str, str], Bibliography] = field(default_factory=dict)
     """Finished bibliographies by (style id, numbering): built once, immutable."""
 
@@ -198,11 +197,6 @@ def check_choice(value: object, allowed: Sequence[str], what: str) -> str:
     )
 
 
-def check_locale(locale: object) -> str | None:
-    """``locale`` as its locale file spells it, or a typed error suggesting close ones."""
-    return resolve_locale(locale)
-
-
 def _key(
     sources: Sequence[Source],
     cited: list[int],
@@ -248,9 +242,44 @@ def is_cached(
     renderer: Renderer = "citeproc",
 ) -> bool:
     """Whether :func:`render_bibliography` would be served from the cache alone."""
+    return isinstance(_cached(sources, cited_ids, style, locale, "source", renderer), Bibliography)
+
+
+def _cached(
+    sources: Sequence[Source],
+    cited_ids: Iterable[int],
+    style: str | os.PathLike[str],
+    locale: str | None,
+    numbering: Numbering,
+    renderer: Renderer,
+) -> Bibliography | _Miss:
+    """The bibliography if the cache has it (nothing is parsed or rendered), else a miss."""
     info = resolve_style(style)
+    check_choice(numbering, NUMBERINGS, "numbering")
+    check_choice(renderer, RENDERERS, "renderer")
+    wanted_locale = resolve_locale(locale)
     cited = distinct_ids(cited_ids, len(sources))
-    return not cited or _key(sources, cited, info, check_locale(locale), renderer) in _CACHE
+    if not cited:  # nothing to render: no style needs parsing
+        shown_locale = wanted_locale or info.default_locale or "en-US"
+        return Bibliography(info, shown_locale, numbering, (), {}, (), None)
+    key = _key(sources, cited, info, wanted_locale, renderer)
+    rendered = _CACHE.lookup(key)
+    if rendered is None:
+        return _Miss(info, wanted_locale, cited, key)
+    done = rendered.numbered.get((info.id, numbering))
+    if done is None:
+        done = rendered.numbered[(info.id, numbering)] = _numbered(info, rendered, numbering)
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class _Miss:
+    """What a cache miss already worked out, for the render that follows."""
+
+    info: StyleInfo
+    locale: str | None
+    cited: list[int]
+    key: _Key
 
 
 is_rendered = is_cached  # the 0.4 pre-release name
@@ -283,23 +312,15 @@ def render_bibliography(
             or a cited id outside ``1..len(sources)``.
         MissingDependencyError: ``renderer="pandoc"`` without the ``csl-pandoc`` extra.
     """
-    info = resolve_style(style)
-    check_choice(numbering, NUMBERINGS, "numbering")
-    check_choice(renderer, RENDERERS, "renderer")
-    wanted_locale = check_locale(locale)
-    cited = distinct_ids(cited_ids, len(sources))
-    facts = _load(info, wanted_locale)
-    if not cited:
-        return Bibliography(info, facts.locale, numbering, (), {}, (), facts)
-    key = _key(sources, cited, info, wanted_locale, renderer)
-    rendered = _CACHE.lookup(key)
-    if rendered is None:
-        rendered = _render(sources, cited, info, facts, renderer)
-        _CACHE.store(key, rendered)
-    done = rendered.numbered.get((info.id, numbering))
-    if done is None:
-        done = rendered.numbered[(info.id, numbering)] = _numbered(info, rendered, numbering)
-    return done
+    found = _cached(sources, cited_ids, style, locale, numbering, renderer)
+    if isinstance(found, Bibliography):
+        return found
+    facts = _load(found.info, found.locale)
+    rendered = _render(sources, found.cited, found.info, facts, renderer)
+    _CACHE.store(found.key, rendered)
+    bibliography = _numbered(found.info, rendered, numbering)
+    rendered.numbered[(found.info.id, numbering)] = bibliography
+    return bibliography
 
 
 def _load(info: StyleInfo, locale: str | None) -> LoadedStyle:
@@ -343,10 +364,10 @@ def _render(
         from citeformer.render._engine import render_items
 
         rendered = render_items(facts, items, clusters)
-    return _Rendered(tuple(rendered), source_ids, facts, facts.locale)
+    return _Rendered(tuple(rendered), source_ids, facts)
 
 
-def _numbered(info: StyleInfo, rendered: _Rendered, numbering: str) -> Bibliography:
+def _numbered(info: StyleInfo, rendered: _Rendered, numbering: Numbering) -> Bibliography:
     facts = rendered.facts
     numbered = info.citation_format in _NUMBERED
     rows = [(rendered.source_ids[item.key], item) for item in rendered.items]
@@ -371,7 +392,7 @@ def _numbered(info: StyleInfo, rendered: _Rendered, numbering: str) -> Bibliogra
     warnings: tuple[str, ...] = ()
     if not facts.has_bibliography:
         warnings = (f"style {info.id!r} defines no bibliography; the entries are its note forms",)
-    return Bibliography(info, rendered.locale, numbering, tuple(entries), numbers, warnings, facts)  # type: ignore[arg-type]
+    return Bibliography(info, facts.locale, numbering, tuple(entries), numbers, warnings, facts)
 
 
 def _renumbered_cite(cite: str, style_number: int, number: int) -> str:
@@ -388,14 +409,6 @@ def cite_template(cite: str, number: int) -> str | None:
     escaped = cite.replace("{", "{{").replace("}", "}}")
     at = escaped.find(text)
     return escaped[:at] + "{}" + escaped[at + len(text) :]
-
-
-def _convert(marked: str, output: str) -> str:
-    if output == "html":
-        return _marked.to_html(marked)
-    if output == "markdown":
-        return _marked.to_markdown(marked)
-    return _marked.strip(marked)
 
 
 def render_references(
@@ -429,6 +442,5 @@ def cached_references(
     Async callers use it to keep citeproc (milliseconds) off the event loop: they
     render in a worker thread only when this returns None.
     """
-    if not is_cached(sources, cited_ids, style, locale=locale):
-        return None
-    return render_references(sources, cited_ids, style, locale=locale)
+    found = _cached(sources, cited_ids, style, locale, "source", "citeproc")
+    return found.references() if isinstance(found, Bibliography) else None
