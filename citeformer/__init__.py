@@ -1,38 +1,67 @@
 """citeformer: LLM answers whose citation markers can only point at supplied sources.
 
-The curated public API; everything else is importable from its module.
+The curated public API; everything else is importable from its module. Names are
+imported on first use (PEP 562), so ``import citeformer`` and the ``citeformer``
+command's ``--help`` stay fast.
 """
 
-from citeformer.backends.base import Backend, BackendText, CallInfo, CitationRequest
-from citeformer.backends.mock import MockBackend
-from citeformer.core import (
-    Citation,
-    Enforcement,
-    GenerationResult,
-    InvalidMarker,
-    MarkerStyle,
-    Policy,
-    Reference,
-    Source,
-    TokenUsage,
-)
-from citeformer.errors import (
-    BackendError,
-    CiteformerError,
-    GenerationError,
-    InvalidCitationError,
-    InvalidOptionError,
-    InvalidSourceError,
-    StreamInterruptedError,
-    UsageError,
-)
-from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
-from citeformer.grammar.language import CitationLanguage, citation_language
-from citeformer.orchestrator import Citeformer
-from citeformer.prompts import PromptBudget
-from citeformer.streaming import AsyncStreamingResult, StreamingResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from citeformer.backends.base import Backend, BackendText, CallInfo, CitationRequest
+    from citeformer.backends.mock import MockBackend
+    from citeformer.core import (
+        Citation,
+        Enforcement,
+        GenerationResult,
+        InvalidMarker,
+        MarkerStyle,
+        Policy,
+        Reference,
+        Source,
+        TokenUsage,
+    )
+    from citeformer.errors import (
+        BackendError,
+        CiteformerError,
+        GenerationError,
+        InvalidCitationError,
+        InvalidOptionError,
+        InvalidSourceError,
+        StreamInterruptedError,
+        UsageError,
+    )
+    from citeformer.events import CitationEvent, Completed, MarkerRemoved, StreamEvent, TextDelta
+    from citeformer.grammar.language import CitationLanguage, citation_language
+    from citeformer.orchestrator import Citeformer
+    from citeformer.prompts import PromptBudget
+    from citeformer.streaming import AsyncStreamingResult, StreamingResult
 
 __version__ = "0.4.0"
+
+_HOMES: dict[str, tuple[str, ...]] = {
+    "citeformer.backends.base": ("Backend", "BackendText", "CallInfo", "CitationRequest"),
+    "citeformer.backends.mock": ("MockBackend",),
+    "citeformer.core": (
+        "Citation", "Enforcement", "GenerationResult", "InvalidMarker", "MarkerStyle", "Policy",
+        "Reference", "Source", "TokenUsage",
+    ),
+    "citeformer.errors": (
+        "BackendError", "CiteformerError", "GenerationError", "InvalidCitationError",
+        "InvalidOptionError", "InvalidSourceError", "StreamInterruptedError", "UsageError",
+    ),
+    "citeformer.events": (
+        "CitationEvent", "Completed", "MarkerRemoved", "StreamEvent", "TextDelta",
+    ),
+    "citeformer.grammar.language": ("CitationLanguage", "citation_language"),
+    "citeformer.orchestrator": ("Citeformer",),
+    "citeformer.prompts": ("PromptBudget",),
+    "citeformer.streaming": ("AsyncStreamingResult", "StreamingResult"),
+}  # fmt: skip
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AsyncStreamingResult",
@@ -70,3 +99,16 @@ __all__ = [
     "__version__",
     "citation_language",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'citeformer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})

@@ -84,6 +84,13 @@ class MetadataCache:
                 (fetcher, version, key, text, time.time()),
             )
 
+    def count(self) -> int:
+        """How many records the cache holds (0 when its file does not exist yet)."""
+        if not self.path.exists():
+            return 0
+        row = self._connection().execute("SELECT COUNT(*) FROM records").fetchone()
+        return int(row[0])
+
     def clear(self) -> int:
         """Remove every record; returns how many there were."""
         connection = self._connection()

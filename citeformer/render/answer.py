@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -445,33 +445,59 @@ class _Writer:
         return self.marker_style.marker([entry.number]).replace("^", "")  # markers are numbers
 
     def _bibliography_section(self) -> str:
-        entries = self.bibliography.entries
-        if not entries:
+        if not self.bibliography.entries:
             return ""
+        body = format_entries(
+            self.bibliography.entries, self.output, label=self._entry_label, anchor=self.anchor
+        )
         if self.output == "text":
-            lines = []
-            for entry in entries:
-                label = self._entry_label(entry)
-                lines.append(f"{label} {entry.body}" if label else entry.body)
-            return f"\n\n{_HEADINGS['references']}\n" + "\n".join(lines)
+            return f"\n\n{_HEADINGS['references']}\n{body}"
         if self.output == "markdown":
-            blocks = []
-            for entry in entries:
-                label = self._entry_label(entry)
-                shown = f"{_marked.to_markdown(label)} " if label else ""
-                anchor = f'<a id="{self.anchor}{entry.source_id}"></a>'
-                blocks.append(f"{anchor}{shown}{entry.formatted('markdown')}")
-            return f"\n\n**{_HEADINGS['references']}**\n\n" + "\n\n".join(blocks)
-        rows = []
+            return f"\n\n**{_HEADINGS['references']}**\n\n{body}"
+        return f"\n{body}"
+
+
+def format_entries(
+    entries: Sequence[BibliographyEntry],
+    output: OutputFormat,
+    *,
+    label: Callable[[BibliographyEntry], str] = lambda entry: entry.label,
+    anchor: str = "ref-",
+) -> str:
+    """Bibliography entries as one block: text lines, Markdown paragraphs or HTML.
+
+    Args:
+        entries: The entries, in display order.
+        output: ``text``, ``markdown`` (each entry anchored) or ``html`` (a
+            ``csl-bib-body`` div).
+        label: The label shown before an entry (default: the style's own).
+        anchor: Prefix of the anchor ids (``ref-3``).
+    """
+    if output == "text":
+        lines = []
         for entry in entries:
-            label = self._entry_label(entry)
-            margin = (
-                f'<span class="csl-left-margin">{html.escape(label, quote=False)}</span> '
-                if label
-                else ""
+            shown = label(entry)
+            lines.append(f"{shown} {entry.body}" if shown else entry.body)
+        return "\n".join(lines)
+    if output == "markdown":
+        blocks = []
+        for entry in entries:
+            shown = label(entry)
+            prefix = f"{_marked.to_markdown(shown)} " if shown else ""
+            blocks.append(
+                f'<a id="{anchor}{entry.source_id}"></a>{prefix}{entry.formatted("markdown")}'
             )
-            rows.append(
-                f'  <div class="csl-entry" id="{self.anchor}{entry.source_id}">'
-                f"{margin}{entry.formatted('html')}</div>"
-            )
-        return '\n<div class="csl-bib-body">\n' + "\n".join(rows) + "\n</div>"
+        return "\n\n".join(blocks)
+    rows = []
+    for entry in entries:
+        shown = label(entry)
+        margin = (
+            f'<span class="csl-left-margin">{html.escape(shown, quote=False)}</span> '
+            if shown
+            else ""
+        )
+        rows.append(
+            f'  <div class="csl-entry" id="{anchor}{entry.source_id}">'
+            f"{margin}{entry.formatted('html')}</div>"
+        )
+    return '<div class="csl-bib-body">\n' + "\n".join(rows) + "\n</div>"

@@ -1,4 +1,4 @@
-"""A plain-text summary of a verification report (what ``make demo`` prints)."""
+"""Summaries of a verification report: plain text (what ``make demo`` prints) and Markdown."""
 
 from __future__ import annotations
 
@@ -33,6 +33,35 @@ def format_report(report: VerificationReport) -> str:
         elif not verdict.cited_ids and verdict.index in skipped:
             lines.append(f"    not checked ({skipped[verdict.index]})")
     return "\n".join(lines)
+
+
+def format_report_markdown(report: VerificationReport) -> str:
+    """The report as Markdown: the scores as a table, then one row per sentence."""
+    info = report.scorer
+    model = f", model `{info.model}`" if info.model else ""
+    lines = [
+        f"**Verification** by {info.name} ({info.kind}{model}, threshold {info.threshold:g})",
+        "",
+        "| citation recall | citation precision | cited sentences supported |",
+        "| --- | --- | --- |",
+        f"| {_share(report.citation_recall)} | {_share(report.citation_precision)} "
+        f"| {_share(report.supported_rate)} |",
+    ]
+    if report.notes:
+        lines += ["", *(f"> note: {_cell(note)}" for note in report.notes)]
+    uncited = {u.sentence: u for u in report.uncited}
+    if report.sentences:
+        lines += ["", "| # | status | sources | sentence |", "| --- | --- | --- | --- |"]
+    for verdict in report.sentences:
+        status = _status(verdict, verdict.index in uncited)
+        cited = ", ".join(str(i) for i in verdict.cited_ids) or "-"
+        lines.append(f"| {verdict.index + 1} | {status} | {cited} | {_cell(verdict.text)} |")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (one line, pipes escaped)."""
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _status(verdict: SentenceVerdict, has_support: bool) -> str:

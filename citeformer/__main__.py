@@ -1,0 +1,5 @@
+"""``python -m citeformer``: the ``citeformer`` command."""
+
+from citeformer.cli import run
+
+run()
