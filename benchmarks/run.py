@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     api_fanout,
+    cli_startup,
     core_overhead,
     csl_conformance,
     fabrication,
@@ -39,6 +40,7 @@ SECTIONS = {
     "langchain_overhead": langchain_overhead,
     "llamaindex_overhead": llamaindex_overhead,
     "metadata_fetch": metadata_fetch,
+    "cli_startup": cli_startup,
     "render_speed": render_speed,
     "csl_conformance": csl_conformance,
     "stream_linearity": stream_linearity,

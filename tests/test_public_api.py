@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 import citeformer
 
 EXPECTED = {
@@ -38,3 +40,20 @@ def test_import_pulls_in_no_extra() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_lazy_names_are_the_public_ones_and_resolve_to_their_homes() -> None:
+    lazy = citeformer._MODULE_OF  # the PEP 562 table: every public name, nothing else
+    assert set(lazy) == EXPECTED - {"__version__"}
+    assert set(citeformer.__all__) <= set(dir(citeformer))
+    for name, module in lazy.items():
+        home = sys.modules.get(module) or __import__(module, fromlist=[name])
+        assert getattr(citeformer, name) is getattr(home, name)
+    from citeformer.core import Source
+
+    assert citeformer.Source is Source  # the same object, not a copy
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        citeformer.NoSuchThing  # noqa: B018

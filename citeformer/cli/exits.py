@@ -79,6 +79,10 @@ def exit_code(error: BaseException) -> Exit:
 def one_line(error: BaseException) -> str:
     """The error as one line: ``citeformer: <what happened; what to do>``."""
     text = " ".join(str(error).split()) or type(error).__name__
+    from citeformer.errors import InvalidCitationError
+
+    if isinstance(error, InvalidCitationError):  # the Python hint, in command-line words
+        text = text.replace("Pass strict=False", "Drop --strict")
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"cannot read {error.filename}: {error.strerror}"
     return f"citeformer: error: {text}"

@@ -205,7 +205,7 @@ def json_sources(text: str, origin: str) -> list[Source]:
         return [_item_source(item, f"{origin} item {n}") for n, item in enumerate(items, 1)]
     from citeformer.metadata.sources import from_csl_json
 
-    return from_csl_json(data)
+    return from_csl_json(data, origin=origin)
 
 
 def _item_source(item: object, where: str) -> Source:

@@ -162,14 +162,17 @@ def from_ris(text_or_path: str | Path, **_: Any) -> list[Source]:
     return _sources(parse_ris(*_text(text_or_path)))
 
 
-def from_csl_json(path_or_obj: Any, **_: Any) -> list[Source]:
-    """Sources from a CSL-JSON export (a path, JSON text, or the parsed list or object)."""
+def from_csl_json(path_or_obj: Any, *, origin: str = "", **_: Any) -> list[Source]:
+    """Sources from a CSL-JSON export (a path, JSON text, or the parsed list or object).
+
+    ``origin`` names where parsed data came from in error messages (a path names itself).
+    """
     from citeformer.metadata.csl_json import parse_csl_json
 
     if isinstance(path_or_obj, str | Path):
-        text, origin = _text(path_or_obj)
-        return _sources(parse_csl_json(text, origin=origin))
-    return _sources(parse_csl_json(path_or_obj))
+        text, found = _text(path_or_obj)
+        return _sources(parse_csl_json(text, origin=found or origin))
+    return _sources(parse_csl_json(path_or_obj, origin=origin))
 
 
 def _text(value: str | Path) -> tuple[str, str]:

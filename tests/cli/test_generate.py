@@ -102,7 +102,7 @@ def test_markdown_and_html(cli: Run, served: dict[str, str]) -> None:
     assert "[\\[1\\]](#ref-1)" in markdown.stdout or "](#ref-1)" in markdown.stdout
     html = cli(*ASK, "--format", "html", "--style", "apa", "--inline", env=served)
     assert '<div class="csl-bib-body">' in html.stdout
-    assert "(<a href=\"#ref-1\">" in html.stdout or "href=\"#ref-1\"" in html.stdout
+    assert '(<a href="#ref-1">' in html.stdout or 'href="#ref-1"' in html.stdout
 
 
 def test_stdin_sources(cli: Run, served: dict[str, str]) -> None:
@@ -123,7 +123,7 @@ def test_a_marker_the_backend_invented_is_repaired_or_fails_strict(
     assert [c["source_id"] for c in repaired.json()["citations"]] == [1]
     strict = cli(*ASK, "--strict", env=env)
     assert strict.code == 1
-    assert "7" in one_error_line(strict)
+    assert "'[7]'" in one_error_line(strict) and "Drop --strict" in one_error_line(strict)
     assert strict.stdout == ""
 
 
@@ -141,9 +141,7 @@ def test_a_marker_the_backend_invented_is_repaired_or_fails_strict(
         (["--verify=oracle"], "unknown scorer"),
     ],
 )
-def test_usage_errors_exit_2(
-    cli: Run, served: dict[str, str], args: list[str], words: str
-) -> None:
+def test_usage_errors_exit_2(cli: Run, served: dict[str, str], args: list[str], words: str) -> None:
     backend = [] if "--backend" in args else OPENAI
     ran = cli(*QUESTION, *backend, *args, env=served)
     assert ran.code == 2, ran.stderr
@@ -233,4 +231,4 @@ def test_the_embedded_model_answers_offline(cli: Run) -> None:
     result = GenerationResult.from_dict(ran.json())
     assert result.text
     assert all(1 <= c.source_id <= 3 for c in result.citations)
-    assert "loading the embedded SmolLM2" in ran.stderr
+    assert "preparing the embedded backend" in ran.stderr
