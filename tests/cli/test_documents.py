@@ -15,12 +15,11 @@ from citeformer import Citeformer, GenerationResult
 from citeformer.backends.mock import MockBackend
 from citeformer.render import resolve_style
 from tests.cli.conftest import SOURCES_JSON, Run, one_error_line
-from tests.loopback.server import LoopbackServer, Received, Reply
-from tests.shared_data import wire_dir
+from tests.loopback import metadata_wire as wire
+from tests.loopback.server import LoopbackServer
+from tests.shared_data import ROOT
 
-DOI = "10.1038/s41586-023-06221-2"
-ARXIV = "arXiv:2305.14627"
-CSL = "application/vnd.citationstyles.csl+json"
+DOI, ARXIV = wire.DOI, wire.ARXIV
 
 
 def saved_result(tmp_path: Path, reply: str, name: str = "result.json") -> Path:
@@ -162,28 +161,9 @@ def test_render_malformed_bibtex_exits_3(cli: Run, tmp_path: Path) -> None:
     assert "broken.bib" in one_error_line(ran)
 
 
-def _wire(name: str) -> bytes:
-    return (wire_dir() / name).read_bytes()
-
-
-def _services(request: Received) -> Reply:
-    """doi.org and arXiv on one loopback host, answering from the recordings."""
-    if request.path.startswith("/doi/"):
-        doi = request.path.removeprefix("/doi/")
-        if doi.endswith("missing"):
-            return Reply(404, raw=b"DOI not found", headers={"Content-Type": "text/plain"})
-        record = {**json.loads(_wire(f"crossref-csl-{DOI.replace('/', '_')}.json")), "DOI": doi}
-        record["abstract"] = "<jats:p>AI helps science.</jats:p>"
-        return Reply(200, raw=json.dumps(record).encode(), headers={"Content-Type": CSL})
-    if request.path.startswith("/arxiv"):
-        body = _wire("arxiv-2305.14627.atom.xml")
-        return Reply(200, raw=body, headers={"Content-Type": "application/atom+xml"})
-    return Reply(404, raw=b"?", headers={"Content-Type": "text/plain"})
-
-
 @pytest.fixture
 def services(loopback: LoopbackServer) -> dict[str, str]:
-    loopback.reset(_services)
+    loopback.reset(wire.services)
     return {
         "CITEFORMER_DOI_URL": loopback.url + "/doi",
         "CITEFORMER_ARXIV_URL": loopback.url + "/arxiv",
@@ -199,7 +179,7 @@ def test_fetch_online_then_offline(
     assert [r["metadata"]["id"] for r in records] == [f"doi:{DOI}", "arxiv:2305.14627"]
     assert records[0]["content"] == "AI helps science."
     assert len(loopback.requests) == 2
-    loopback.reset(_services)
+    loopback.reset(wire.services)
     offline = cli("fetch", DOI, ARXIV, "--offline", env=services)
     assert offline.code == 0, offline.stderr
     assert [r["metadata"] for r in offline.json()] == [r["metadata"] for r in records]
@@ -269,3 +249,27 @@ def test_result_from_generate_survives_render_and_verify(cli: Run, tmp_path: Pat
     result = GenerationResult.from_json(path.read_text(encoding="utf-8"))
     rendered = cli("render", str(path)).stdout
     assert rendered.strip() == result.format().strip()
+
+
+def test_render_takes_every_file_kind_in_a_folder(cli: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "a.bib").write_text(
+        "@article{knuth84, title={Literate Programming}, author={Knuth, Donald},"
+        " journal={The Computer Journal}, year={1984}, abstract={On programs.}}",
+        encoding="utf-8",
+    )
+    (folder / "b.ris").write_text(
+        "TY  - JOUR\nAU  - Hopper, Grace\nTI  - Compilers\nPY  - 1952\nAB  - Text.\nER  - \n",
+        encoding="utf-8",
+    )
+    (folder / "c.md").write_text("# Field notes\nThe sea was calm.", encoding="utf-8")
+    (folder / "d.pdf").write_bytes((ROOT / "examples" / "data" / "tides.pdf").read_bytes())
+    ran = cli("render", str(folder), "--format", "json", "--offline")
+    assert ran.code == 0, ran.stderr
+    ids = [e["id"] for e in ran.json()["entries"]]
+    assert ids[:2] == ["bibtex:knuth84", ids[1]] and ids[1].startswith("ris:")
+    assert ids[2].startswith("sha256:") and ids[3].startswith("sha256:")
+    texts = [e["text"] for e in ran.json()["entries"]]
+    assert "Literate Programming" in texts[0] and "Compilers" in texts[1]
+    assert "Field notes" in texts[2] and "Tides and the Moon" in texts[3]

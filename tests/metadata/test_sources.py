@@ -23,38 +23,13 @@ from citeformer.metadata import (
     fetch,
 )
 from citeformer.render import FEATURED_STYLES
+from tests.loopback import metadata_wire as wire
 from tests.loopback.server import LoopbackServer, Received, Reply
-from tests.shared_data import wire_dir
-
-WIRE = wire_dir()
-CSL = "application/vnd.citationstyles.csl+json"
-
-
-def _wire(name: str) -> bytes:
-    path = WIRE / name
-    if not path.is_file():
-        pytest.fail(f"recorded wire sample {path} is missing (see ../shared/wire/README.md)")
-    return path.read_bytes()
-
-
-def _services(request: Received) -> Reply:
-    """doi.org and arXiv on one loopback host, answering from the recordings."""
-    if request.path.startswith("/doi/"):
-        doi = request.path.removeprefix("/doi/")
-        if doi.endswith("missing"):
-            return Reply(404, raw=b"DOI not found", headers={"Content-Type": "text/plain"})
-        record = {**json.loads(_wire("crossref-csl-10.1038_s41586-023-06221-2.json")), "DOI": doi}
-        record["abstract"] = "<jats:p>AI helps science.</jats:p>"
-        return Reply(200, raw=json.dumps(record).encode(), headers={"Content-Type": CSL})
-    if request.path.startswith("/arxiv"):
-        body = _wire("arxiv-2305.14627.atom.xml")
-        return Reply(200, raw=body, headers={"Content-Type": "application/atom+xml"})
-    return Reply(404, raw=b"?", headers={"Content-Type": "text/plain"})
 
 
 @pytest.fixture
 def services(loopback: LoopbackServer, tmp_path: Path) -> dict[str, Any]:
-    loopback.reset(_services)
+    loopback.reset(wire.services)
     endpoints = {"doi": loopback.url + "/doi", "arxiv": loopback.url + "/arxiv"}
     return {"endpoints": endpoints, "cache": MetadataCache(tmp_path / "cache.sqlite3")}
 
@@ -117,7 +92,7 @@ def test_not_found_and_offline_are_typed(services: dict[str, Any]) -> None:
 def test_a_source_without_text_warns(loopback: LoopbackServer, services: dict[str, Any]) -> None:
     def bare(request: Received) -> Reply:
         record = {"type": "article-journal", "title": "Only a title", "DOI": "10.5555/bare"}
-        return Reply(200, raw=json.dumps(record).encode(), headers={"Content-Type": CSL})
+        return Reply(200, raw=json.dumps(record).encode(), headers={"Content-Type": wire.CSL})
 
     loopback.reset(bare)
     with pytest.warns(MetadataWarning, match="has no text"):
