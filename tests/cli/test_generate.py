@@ -232,3 +232,27 @@ def test_the_embedded_model_answers_offline(cli: Run) -> None:
     assert result.text
     assert all(1 <= c.source_id <= 3 for c in result.citations)
     assert "preparing the embedded backend" in ran.stderr
+
+
+def test_a_stream_cut_midway_keeps_what_arrived_and_exits_4(
+    cli: Run, loopback: LoopbackServer
+) -> None:
+    loopback.reset(lambda _: wire.stream(ANSWER, size=4, cut_after=8))
+    ran = cli(*ASK, "--stream", env=openai_env(loopback))
+    assert ran.code == 4, ran.stderr
+    assert ran.stdout and TEXT.startswith(ran.stdout.strip())  # the text that arrived
+    assert "stream" in one_error_line(ran).lower()
+
+
+def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        f"set -o pipefail; '{SCRIPT}' styles | head -n 1",  # the script's status, not head's
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        env=command_env(tmp_path),
+        check=False,
+    )
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+    assert done.stderr == ""
