@@ -357,7 +357,12 @@ def _middlewares() -> tuple[BlockMiddleware, ...]:
     context.add_context_category(
         "citeformer-bibtex",
         prepend=True,
-        macros=[MacroTextSpec("url", simplify_repl="%s"), *logos],
+        # pylatexenc reads \textasciicircum as the modifier letter U+02C6; it is "^".
+        macros=[
+            MacroTextSpec("url", simplify_repl="%s"),
+            MacroTextSpec("textasciicircum", simplify_repl="^"),
+            *logos,
+        ],
     )
     decoder = _Decoder(latex_context=context, keep_braced_groups=True, math_mode="verbatim")
     return (

@@ -114,6 +114,18 @@ def strip_markup(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", flat)
 
 
+ORGANISATION_WORDS: Final = frozenset(
+    {
+        "organization", "organisation", "institute", "institut", "university", "universität",
+        "association", "committee", "consortium", "society", "agency", "council",
+        "foundation", "corporation", "inc", "ltd", "llc", "gmbh", "department", "ministry",
+        "office", "bureau", "commission", "group", "team", "collaboration", "project",
+        "laboratory", "centre", "center", "board", "network", "alliance", "federation",
+    }
+)  # fmt: skip
+"""Words that make a comma-less name an organisation (a ``literal``), not given + family."""
+
+
 def parse_name(text: str) -> dict[str, str]:
     """A CSL name from "Given Family", "Family, Given" or "Family, Jr., Given".
 
@@ -135,6 +147,8 @@ def parse_name(text: str) -> dict[str, str]:
             out["suffix"] = suffix
         return out
     words = name.split(" ")
+    if any(word.lower().strip(".,()") in ORGANISATION_WORDS for word in words):
+        return {"literal": name}
     suffix = words.pop() if len(words) > 2 and words[-1].lower().rstrip(",") in SUFFIXES else None
     if len(words) == 1:
         return {"literal": name}
