@@ -232,8 +232,8 @@ def _bibtex_name(name: Mapping[str, Any]) -> str:
     given, suffix = _name_part(given), _name_part(_text(name.get("suffix")))
     if suffix and given:
         return f"{head}, {suffix}, {given}"
-    if suffix:
-        return f"{head} {suffix}"
+    if suffix:  # "Doe Jr." would read as given Doe, family Jr.
+        return f"{head}, {suffix},"
     return f"{head}, {given}" if given else head
 
 
