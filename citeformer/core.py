@@ -215,9 +215,25 @@ def coerce_sources(sources: object) -> list[Source]:
         else:
             raise InvalidSourceError(
                 f"sources[{i}] is a {type(source).__name__}; "
-                "pass Source(content, metadata) or a str"
+                f"pass Source(content, metadata) or a str{_converter_hint(source)}"
             )
     return out
+
+
+# Framework objects people pass by mistake, by module prefix: the converter to use.
+_CONVERTERS: Final = (
+    ("langchain", "LangChain Documents: langchain_citeformer.documents_to_sources(docs)"),
+    ("llama_index", "LlamaIndex nodes: llama_index.response_synthesizers.citeformer"
+                    ".nodes_to_sources(nodes)"),
+)  # fmt: skip
+
+
+def _converter_hint(value: object) -> str:
+    module = type(value).__module__
+    for prefix, hint in _CONVERTERS:
+        if module.split(".")[0].startswith(prefix):
+            return f" (for {hint})"
+    return ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ only point at those documents, and its output carries LangChain's standard
 sources (:func:`verification_report` reads the report back).
 """
 
-from langchain_citeformer.documents import MetadataMapper, csl_metadata
+from langchain_citeformer.documents import MetadataMapper, csl_metadata, documents_to_sources
 from langchain_citeformer.inputs import CiteformerInput
 from langchain_citeformer.messages import citation_annotation, generation_result
 from langchain_citeformer.outputs import OutputMode
@@ -28,6 +28,7 @@ __all__ = [
     "__version__",
     "citation_annotation",
     "csl_metadata",
+    "documents_to_sources",
     "generation_result",
     "verification_report",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 from citeformer import InvalidSourceError, Source
@@ -56,6 +57,10 @@ def csl_metadata(document: Document) -> dict[str, Any]:
     or ``source`` when it is an http(s) address; ``author`` from ``author``/
     ``authors`` (strings become literal names); ``issued`` from ``year``/
     ``date``/``published``; ``DOI`` from ``doi``; ``id`` from ``document.id``.
+    Without a ``title``, a loader's ``file_name`` (or a ``source`` file path) names
+    the source by its file, never its text. ``page`` is the page cited:
+    ``page_label`` or ``page_number`` as given, else a loader's 0-based ``page``
+    (PyPDFLoader's) plus one.
 
     Args:
         document: The document to describe.
@@ -71,6 +76,9 @@ def csl_metadata(document: Document) -> dict[str, Any]:
     title = meta.get("title")
     if isinstance(title, str) and title:
         out.setdefault("title", title)
+    page = _page(meta)
+    if page:
+        out.setdefault("page", page)
     url = meta.get("url")
     if url is None:
         url = meta.get("URL")
@@ -97,8 +105,55 @@ def csl_metadata(document: Document) -> dict[str, Any]:
         out.setdefault("DOI", doi)
     if document.id is not None:
         out.setdefault("id", document.id)
+    if "title" not in out and (named := _file_title(meta)):
+        out["title"] = named
     out.setdefault("type", "webpage" if "URL" in out else "document")
     return out
+
+
+def _page(meta: Mapping[str, Any]) -> str:
+    for key in ("page_label", "page_number"):
+        value = meta.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    page = meta.get("page")
+    if isinstance(page, int) and not isinstance(page, bool) and page >= 0:
+        return str(page + 1)  # loaders count pages from 0
+    return page.strip() if isinstance(page, str) else ""
+
+
+def _file_title(meta: Mapping[str, Any]) -> str:
+    """A title from the file a loader read: ``file_name``, else a ``source`` path."""
+    for key in ("file_name", "filename", "source", "file_path"):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip() and not _URL.match(value):
+            return PurePath(value.strip()).name or value.strip()
+    return ""
+
+
+def documents_to_sources(
+    documents: Sequence[Document | Source | str],
+    *,
+    metadata_mapper: MetadataMapper | None = None,
+) -> list[Source]:
+    """Number documents as citeformer sources (``documents[i]`` is source ``i + 1``).
+
+    What :class:`~langchain_citeformer.CiteformerRunnable` does to its documents, for
+    calling :class:`citeformer.Citeformer` directly.
+
+    Args:
+        documents: LangChain ``Document`` objects (a retriever's output), strings, or
+            citeformer ``Source`` objects (kept as they are).
+        metadata_mapper: Replaces :func:`csl_metadata`.
+
+    Raises:
+        InvalidSourceError: An item of another type, or a mapper that returned
+            something other than a mapping.
+    """
+    return [
+        to_source(item, to_document(item, position), metadata_mapper)
+        for position, item in enumerate(documents)
+    ]
 
 
 def to_document(item: object, position: int) -> Document:

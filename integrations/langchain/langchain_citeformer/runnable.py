@@ -292,11 +292,20 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         """The nested backend run's name: the backend's class (``MockBackend``...)."""
         return type(self.citeformer.backend).__name__
 
-    def _call_options(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+    def _call_options(self, extra: Mapping[str, Any]) -> tuple[dict[str, Any], Scorer | None]:
+        """The core's options and the scorer for one call.
+
+        Call and ``bind`` kwargs win over the fields: ``policy``, ``strict``,
+        ``marker_style``, ``verify`` and backend options alike.
+        """
         options = {**self.options, **extra}
+        if "policy" in options:  # validated as the field is
+            options["policy"] = self._coerce_policy(options["policy"])
+        options.setdefault("policy", self.policy)
         if self.strict is not None:
             options.setdefault("strict", self.strict)
-        return options
+        verify = options.pop("verify", self.verify)
+        return options, self._scorer(check_verify(verify))
 
     def _shaper(self, grounding: Grounding) -> Shaper:
         return Shaper(self.output, grounding.documents, self._backend_name)
@@ -326,13 +335,13 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         shaper = Shaper("message", grounding.documents, self._backend_name)
         return shaper.whole(result, verification)
 
-    def _scorer(self) -> Scorer | None:
-        """The scorer this call verifies with (None: verification is off)."""
-        if self.verify is None or self.verify is False:
+    def _scorer(self, verify: Scorer | bool | None) -> Scorer | None:
+        """The scorer a call verifies with (None: verification is off)."""
+        if verify is None or verify is False:
             return None
-        if self.verify is True:
+        if verify is True:
             return self._default_scorer.get()
-        return self.verify
+        return verify
 
     def _verify(self, result: GenerationResult, scorer: Scorer | None) -> VerificationReport | None:
         return None if scorer is None else result.verify(scorer, **self.verify_options)
@@ -360,17 +369,17 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         **kwargs: Any,
     ) -> Any:
         grounding = self._ground(value, config)
-        options = self._call_options(kwargs)
+        options, scorer = self._call_options(kwargs)
         report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
         try:
             result = self.citeformer.generate(
-                grounding.question, list(grounding.sources), policy=self.policy, **options
+                grounding.question, list(grounding.sources), **options
             )
         except BaseException as exc:
             report.error(exc)
             raise
         try:
-            verification = self._verify(result, self._scorer())
+            verification = self._verify(result, scorer)
         except BaseException:
             report.end(self._message_for(result, grounding))  # the backend call did finish
             raise
@@ -406,18 +415,18 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         **kwargs: Any,
     ) -> Any:
         grounding = await self._aground(value, config)
-        options = self._call_options(kwargs)
+        options, scorer = self._call_options(kwargs)
         report = AsyncBackendRun(run_manager, config, self._run_name)
         await report.start(grounding.question, options)
         try:
             result = await self.citeformer.agenerate(
-                grounding.question, list(grounding.sources), policy=self.policy, **options
+                grounding.question, list(grounding.sources), **options
             )
         except BaseException as exc:
             await report.error(exc)
             raise
         try:
-            verification = await self._averify(result, self._scorer())
+            verification = await self._averify(result, scorer)
         except BaseException:
             await report.end(self._message_for(result, grounding))  # the backend call finished
             raise
@@ -468,12 +477,9 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         **kwargs: Any,
     ) -> Iterator[Any]:
         grounding = self._ground(_collect(chunks), config)
-        options = self._call_options(kwargs)
-        stream = self.citeformer.stream(
-            grounding.question, list(grounding.sources), policy=self.policy, **options
-        )
+        options, scorer = self._call_options(kwargs)
+        stream = self.citeformer.stream(grounding.question, list(grounding.sources), **options)
         shaper = self._shaper(grounding)
-        scorer = self._scorer()
         completed: GenerationResult | None = None  # held for verification
         report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
         try:
@@ -545,12 +551,9 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
         grounding = await self._aground(await _acollect(chunks), config)
-        options = self._call_options(kwargs)
-        stream = self.citeformer.astream(
-            grounding.question, list(grounding.sources), policy=self.policy, **options
-        )
+        options, scorer = self._call_options(kwargs)
+        stream = self.citeformer.astream(grounding.question, list(grounding.sources), **options)
         shaper = self._shaper(grounding)
-        scorer = self._scorer()
         completed: GenerationResult | None = None  # held for verification
         report = AsyncBackendRun(run_manager, config, self._run_name)
         try:

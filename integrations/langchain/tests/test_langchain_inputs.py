@@ -76,6 +76,7 @@ def test_default_csl_metadata_from_common_keys() -> None:
     assert csl_metadata(local) == {
         "x": 1,
         "issued": {"date-parts": [[1999]]},
+        "title": "notes.txt",  # the file, never the chunk's text
         "type": "document",
     }
 

@@ -135,11 +135,14 @@ async def test_image_node_without_text_is_a_clear_error() -> None:
         await synthesizer.asynthesize("q?", [image])
 
 
-def test_bare_nodes_are_a_clear_error() -> None:
-    """Bare nodes are a clear error."""
+def test_bare_nodes_are_cited_and_other_items_are_a_clear_error() -> None:
+    """Bare nodes are cited like scored ones; anything else is a clear error."""
     synthesizer = CiteformerSynthesizer(MockBackend("Claim [1]."))
-    with pytest.raises(InvalidSourceError, match=r"nodes\[0\] is a TextNode.*NodeWithScore"):
-        synthesizer.synthesize("q?", [TextNode(text="x")])  # type: ignore[list-item]
+    response = synthesizer.synthesize("q?", [TextNode(text="x")])  # type: ignore[list-item]
+    assert response.metadata["citations"][0]["source_id"] == 1
+    assert response.source_nodes[0].node.get_content() == "x"
+    with pytest.raises(InvalidSourceError, match=r"nodes\[0\] is a str.*NodeWithScore"):
+        synthesizer.synthesize("q?", ["x"])  # type: ignore[list-item]
 
 
 def test_node_to_csl_must_return_a_mapping() -> None:

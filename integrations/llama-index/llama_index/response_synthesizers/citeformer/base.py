@@ -27,7 +27,7 @@ from llama_index.core.instrumentation.events.synthesis import (
 )
 from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTextType
-from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.settings import Settings
 from llama_index.core.types import RESPONSE_TEXT_TYPE
 from llama_index.response_synthesizers.citeformer._instrument import (
@@ -248,6 +248,8 @@ class CiteformerSynthesizer(BaseSynthesizer):
         *,
         verifier: Verifier | None = None,
     ) -> CitedCall:
+        # Bare nodes (TextNode) are cited as the retriever's scored nodes are.
+        nodes = [NodeWithScore(node=n) if isinstance(n, BaseNode) else n for n in nodes]
         sources = nodes_to_sources(
             nodes, metadata_mode=self._metadata_mode, node_to_csl=self._node_to_csl
         )
@@ -323,7 +325,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
                 ``verify=``, ``verify_options=``, backend options).
 
         Raises:
-            InvalidSourceError: A node has no text or is not a ``NodeWithScore``.
+            InvalidSourceError: A node has no text, or an item is not a node.
             CiteformerError: Any other citeformer error (bad option, backend failure).
         """
         if not nodes:  # LlamaIndex's own empty-response path; the backend is not called

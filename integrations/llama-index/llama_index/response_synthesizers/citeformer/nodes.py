@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from llama_index.core.schema import MetadataMode, NodeWithScore
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
 
 from citeformer import InvalidSourceError, Source
 
@@ -100,7 +100,7 @@ def node_text(node_with_score: NodeWithScore, position: int, metadata_mode: Meta
 
 
 def nodes_to_sources(
-    nodes: Sequence[NodeWithScore],
+    nodes: Sequence[NodeWithScore | BaseNode],
     *,
     metadata_mode: MetadataMode = MetadataMode.NONE,
     node_to_csl: NodeToCSL = default_node_to_csl,
@@ -108,7 +108,8 @@ def nodes_to_sources(
     """Number retrieved nodes as citeformer sources (``nodes[i]`` is source ``i + 1``).
 
     Args:
-        nodes: The retrieved nodes, in the order the retriever returned them.
+        nodes: The retrieved nodes, in the order the retriever returned them
+            (``NodeWithScore``, or bare nodes such as ``TextNode``).
         metadata_mode: What node metadata to include in each source's text.
         node_to_csl: Builds each source's CSL-JSON metadata.
 
@@ -117,11 +118,12 @@ def nodes_to_sources(
             CSL metadata is not a mapping.
     """
     sources: list[Source] = []
-    for position, item in enumerate(nodes):
+    for position, given in enumerate(nodes):
+        item = NodeWithScore(node=given) if isinstance(given, BaseNode) else given
         if not isinstance(item, NodeWithScore):
             raise InvalidSourceError(
-                f"nodes[{position}] is a {type(item).__name__}; the synthesizer takes the "
-                "retriever's NodeWithScore list (wrap a bare node: NodeWithScore(node=node))"
+                f"nodes[{position}] is a {type(item).__name__}; pass the retriever's "
+                "NodeWithScore list or LlamaIndex nodes (TextNode)"
             )
         metadata = node_to_csl(item)
         if not isinstance(metadata, Mapping):
