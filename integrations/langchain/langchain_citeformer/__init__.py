@@ -11,6 +11,7 @@ from langchain_citeformer.inputs import CiteformerInput
 from langchain_citeformer.messages import citation_annotation, generation_result
 from langchain_citeformer.outputs import OutputMode
 from langchain_citeformer.runnable import CiteformerRunnable
+from langchain_citeformer.tool import CitedQuestion, citeformer_tool
 from langchain_citeformer.tracing import CITATION_EVENT, MARKER_REMOVED_EVENT, VERIFICATION_EVENT
 from langchain_citeformer.verification import VERIFICATION_KEY, verification_report
 
@@ -21,12 +22,14 @@ __all__ = [
     "MARKER_REMOVED_EVENT",
     "VERIFICATION_EVENT",
     "VERIFICATION_KEY",
+    "CitedQuestion",
     "CiteformerInput",
     "CiteformerRunnable",
     "MetadataMapper",
     "OutputMode",
     "__version__",
     "citation_annotation",
+    "citeformer_tool",
     "csl_metadata",
     "documents_to_sources",
     "generation_result",

@@ -12,6 +12,7 @@ from citeformer import (
     Citeformer,
     Completed,
     GenerationResult,
+    InvalidOptionError,
     MarkerRemoved,
     MarkerStyle,
     Policy,
@@ -27,7 +28,8 @@ from langchain_core.load.serializable import SerializedNotImplemented, to_json_n
 from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
-from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from langchain_core.tools import BaseTool
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from typing_extensions import override
 
 from langchain_citeformer.documents import MetadataMapper
@@ -246,6 +248,33 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         if isinstance(backend, Citeformer):
             return cls(citeformer=backend, retriever=retriever, **kwargs)
         return cls(backend=backend, retriever=retriever, **kwargs)
+
+    @override
+    def as_tool(
+        self,
+        args_schema: type[BaseModel] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        arg_types: dict[str, type] | None = None,
+        return_direct: bool = False,
+    ) -> BaseTool:
+        """This runnable as an agent tool (see :func:`~langchain_citeformer.citeformer_tool`).
+
+        The tool takes a question; its content is the cited answer with references,
+        its artifact the ``GenerationResult``. ``args_schema``/``arg_types`` are
+        fixed (one ``question``) and must be left out.
+        """
+        if args_schema is not None or arg_types is not None:
+            raise InvalidOptionError("a citeformer tool takes one question: drop args_schema")
+        from langchain_citeformer.tool import DEFAULT_DESCRIPTION, DEFAULT_NAME, citeformer_tool
+
+        return citeformer_tool(
+            self,
+            name=name or DEFAULT_NAME,
+            description=description or DEFAULT_DESCRIPTION,
+            return_direct=return_direct,
+        )
 
     # -- LangChain metadata -------------------------------------------------------
 
