@@ -5,6 +5,7 @@
 """
 
 from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+from llama_index.response_synthesizers.citeformer.chunking import CitationChunker
 from llama_index.response_synthesizers.citeformer.embeddings import HashingEmbedding
 from llama_index.response_synthesizers.citeformer.engine import citation_query_engine
 from llama_index.response_synthesizers.citeformer.events import (
@@ -32,6 +33,7 @@ from llama_index.response_synthesizers.citeformer.streaming import (
 __version__ = "0.4.0"
 
 __all__ = [
+    "CitationChunker",
     "CitationResolvedEvent",
     "CitationValidationEvent",
     "CitationVerificationEvent",

@@ -7,6 +7,7 @@ from the index's retriever and a :class:`CiteformerSynthesizer` only.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ from llama_index.core.indices.base import BaseIndex
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+from llama_index.response_synthesizers.citeformer.chunking import CitationChunker
 
 from citeformer import Backend, Citeformer, InvalidOptionError
 
@@ -29,6 +31,8 @@ def citation_query_engine(
     callback_manager: CallbackManager | None = None,
     verify: Any = None,
     verify_options: Mapping[str, Any] | None = None,
+    citation_chunk_size: int | None = None,
+    citation_chunk_overlap: int | None = None,
     **retriever_kwargs: Any,
 ) -> RetrieverQueryEngine:
     """A ``RetrieverQueryEngine`` whose answers cite the retrieved nodes.
@@ -47,7 +51,13 @@ def citation_query_engine(
             float`` (see :class:`CiteformerSynthesizer`); with a ready synthesizer,
             leave it unset and pass ``verify=`` to the synthesizer.
         verify_options: ``verify()``'s keyword arguments (``threshold``...).
-        **retriever_kwargs: Passed to ``index.as_retriever`` (``similarity_top_k=``...).
+        citation_chunk_size: Split each retrieved node into citable pieces of about
+            this many tokens, as ``CitationQueryEngine`` does (it splits at 512 by
+            default; this engine cites whole nodes unless asked). Each piece is its own
+            source, mapped back to its node and document (see :class:`CitationChunker`).
+        citation_chunk_overlap: Tokens shared by neighbouring pieces (default 20).
+        **retriever_kwargs: Passed to ``index.as_retriever`` (``similarity_top_k=``...);
+            a name the retriever does not take is an error, not silently dropped.
 
     Raises:
         InvalidOptionError: A wrong argument; the message says what to pass.
@@ -58,6 +68,7 @@ def citation_query_engine(
     """
     if isinstance(index_or_retriever, BaseIndex):
         retriever = index_or_retriever.as_retriever(**retriever_kwargs)
+        _check_retriever_options(index_or_retriever, retriever, retriever_kwargs)
     elif isinstance(index_or_retriever, BaseRetriever):
         if retriever_kwargs:
             raise InvalidOptionError(
@@ -89,9 +100,39 @@ def citation_query_engine(
             verify=verify,
             verify_options=verify_options,
         )
+    postprocessors = list(node_postprocessors or [])
+    if citation_chunk_size is not None or citation_chunk_overlap is not None:
+        postprocessors.append(
+            CitationChunker(
+                512 if citation_chunk_size is None else citation_chunk_size,
+                20 if citation_chunk_overlap is None else citation_chunk_overlap,
+            )
+        )
     return RetrieverQueryEngine(
         retriever,
         response_synthesizer=synthesizer,
-        node_postprocessors=list(node_postprocessors or []),
+        node_postprocessors=postprocessors,
         callback_manager=callback_manager,
     )
+
+
+def _check_retriever_options(index: Any, retriever: Any, options: Mapping[str, Any]) -> None:
+    """Refuse option names neither ``as_retriever`` nor the retriever names.
+
+    Retrievers take ``**kwargs`` and drop what they do not know, so a typo (or
+    ``CitationQueryEngine``'s ``citation_qa_template``) would vanish silently.
+    """
+    known: set[str] = set()
+    for function in (type(index).as_retriever, *(k.__init__ for k in type(retriever).__mro__)):
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        known.update(p.name for p in parameters if p.kind is not p.VAR_KEYWORD)
+    unknown = sorted(set(options) - known - {"self"})
+    if unknown:
+        takes = ", ".join(sorted(known - {"self", "index", "args"}))
+        raise InvalidOptionError(
+            f"citation_query_engine got unknown option(s) {unknown}; {type(retriever).__name__} "
+            f"takes: {takes}"
+        )
