@@ -155,9 +155,13 @@ class Citeformer:
             prompt: The user's question.
             sources: The documents to cite; ``sources[i]`` is cited as ``i + 1``.
             policy: Overrides the default citation policy for this call.
-            **options: ``strict=``, ``marker_style=``, and backend options
-                (``max_tokens``, ``temperature``, ``seed``, ``timeout``...); unknown
-                ones are ignored by backends that do not use them.
+            **options: ``strict=``, ``marker_style=``, ``history=`` (earlier turns
+                of a chat, ``[{"role": "user" | "assistant", "content": str}, ...]``
+                oldest first: every backend sends them as chat turns before the
+                sources and question; markers in them are not this answer's), and
+                backend options (``max_tokens``, ``temperature``, ``seed``,
+                ``timeout``...); unknown ones are ignored by backends that do not
+                use them.
 
         Raises:
             UsageError: Bad input; the message says what to do.

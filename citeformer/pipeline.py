@@ -119,9 +119,10 @@ def prepare(
         raise InvalidPromptError("prompt is empty; pass the user's question")
     if not isinstance(strict, bool):
         raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
+    history = options.pop("history", ())  # the conversation, not a backend option
     checked = normalize_options(options, checks)
     request = CitationRequest.build(
-        prompt, sources, policy, marker_style=marker_style, budget=budget
+        prompt, sources, policy, marker_style=marker_style, budget=budget, history=history
     )
     return CallPlan(
         call=BackendCall(request, checked),

@@ -16,12 +16,12 @@ shrunk until the counted total fits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Final, Literal, TypedDict
 
 from citeformer.core import Policy, Source
-from citeformer.errors import InvalidOptionError
+from citeformer.errors import InvalidOptionError, InvalidPromptError
 from citeformer.grammar.language import CitationLanguage
 
 TRUNCATION_MARK = " …"
@@ -182,8 +182,9 @@ def build_messages(
     budget: PromptBudget | None = None,
     *,
     segments: bool = False,
+    history: Sequence[Message] = (),
 ) -> list[Message]:
-    """Chat messages (system instructions, then sources and question).
+    """Chat messages: system instructions, the conversation so far, sources and question.
 
     Args:
         question: The user's question.
@@ -192,13 +193,62 @@ def build_messages(
         budget: How much source text the prompt may hold.
         segments: Instructions for the JSON segment format of schema-tier APIs
             (:mod:`citeformer.grammar.schema`) instead of inline markers.
+        history: Earlier ``user``/``assistant`` turns (see :func:`check_history`);
+            the sources and the citation language apply to the new answer only.
     """
     user = f"Sources:\n\n{format_sources(sources, language, budget)}\n\nQuestion: {question}"
     system = _segment_instructions(language) if segments else _instructions(language)
     return [
         {"role": "system", "content": system},
+        *history,
         {"role": "user", "content": user},
     ]
+
+
+def check_history(history: object) -> tuple[Message, ...]:
+    """Earlier chat turns as messages, checked.
+
+    Accepts ``{"role": "user" | "assistant", "content": str}`` mappings or
+    ``(role, content)`` pairs, oldest first; ``human``/``ai`` are read as
+    ``user``/``assistant``.
+
+    Raises:
+        InvalidPromptError: Not a sequence of turns, an unknown role, non-text content.
+    """
+    if history is None:
+        return ()
+    if isinstance(history, str | bytes) or not isinstance(history, Sequence):
+        raise InvalidPromptError(
+            f"history must be a list of {{'role', 'content'}} turns, got {type(history).__name__}"
+        )
+    turns: list[Message] = []
+    for index, turn in enumerate(history):
+        if isinstance(turn, Mapping):
+            role, content = turn.get("role"), turn.get("content")
+        elif isinstance(turn, Sequence) and not isinstance(turn, str) and len(turn) == 2:
+            role, content = turn
+        else:
+            raise InvalidPromptError(
+                f"history[{index}] is a {type(turn).__name__}; pass {{'role': 'user' | "
+                "'assistant', 'content': str}"
+            )
+        role = _ROLES.get(role) if isinstance(role, str) else None
+        if role is None:
+            raise InvalidPromptError(
+                f"history[{index}] has role {turn!r:.60}; use 'user' or 'assistant' (system "
+                "instructions are citeformer's)"
+            )
+        if not isinstance(content, str):
+            raise InvalidPromptError(
+                f"history[{index}] content must be text, got {type(content).__name__}"
+            )
+        turns.append({"role": role, "content": content})
+    return tuple(turns)
+
+
+_ROLES: Final[dict[str, Literal["user", "assistant"]]] = {
+    "user": "user", "human": "user", "assistant": "assistant", "ai": "assistant",
+}  # fmt: skip
 
 
 def build_prompt(

@@ -28,7 +28,7 @@ from citeformer.core import (
 from citeformer.errors import BackendContractError
 from citeformer.grammar.language import CitationLanguage, citation_language
 from citeformer.options import Check, normalize_options
-from citeformer.prompts import Message, PromptBudget, build_messages
+from citeformer.prompts import Message, PromptBudget, build_messages, check_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +115,8 @@ class CitationRequest:
         language: The citation language (render it with ``citeformer.grammar``).
         budget: How much source text the prompt may hold.
         custom_messages: Messages to use instead of the assembled ones.
+        history: Earlier ``user``/``assistant`` turns of the conversation, oldest
+            first; they precede the sources and question in :attr:`messages`.
     """
 
     question: str
@@ -122,6 +124,7 @@ class CitationRequest:
     language: CitationLanguage
     budget: PromptBudget | None = None
     custom_messages: tuple[Message, ...] | None = None
+    history: tuple[Message, ...] = ()
 
     @functools.cached_property
     def messages(self) -> tuple[Message, ...]:
@@ -132,7 +135,11 @@ class CitationRequest:
         """
         if self.custom_messages is not None:
             return self.custom_messages
-        return tuple(build_messages(self.question, self.sources, self.language, self.budget))
+        return tuple(
+            build_messages(
+                self.question, self.sources, self.language, self.budget, history=self.history
+            )
+        )
 
     @functools.cached_property
     def segment_messages(self) -> tuple[Message, ...]:
@@ -140,7 +147,14 @@ class CitationRequest:
         if self.custom_messages is not None:
             return self.custom_messages
         return tuple(
-            build_messages(self.question, self.sources, self.language, self.budget, segments=True)
+            build_messages(
+                self.question,
+                self.sources,
+                self.language,
+                self.budget,
+                segments=True,
+                history=self.history,
+            )
         )
 
     @classmethod
@@ -152,15 +166,17 @@ class CitationRequest:
         *,
         marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
         budget: PromptBudget | None = None,
+        history: object = (),
     ) -> CitationRequest:
         """Prepare a request (what the orchestrator does before every call).
 
         Raises:
             InvalidSourceError: ``sources`` is not a non-empty list of Source or str.
+            InvalidPromptError: ``history`` is not a list of user/assistant turns.
         """
         source_list = coerce_sources(sources)
         language = citation_language(len(source_list), policy, marker_style)
-        return cls(question, tuple(source_list), language, budget)
+        return cls(question, tuple(source_list), language, budget, history=check_history(history))
 
     def with_messages(self, messages: Sequence[Message]) -> CitationRequest:
         """A copy that uses ``messages`` instead of the assembled ones."""

@@ -158,11 +158,12 @@ def build_payload(
 def _conversation(
     request: CitationRequest, documents: list[dict[str, Any]]
 ) -> tuple[str, list[dict[str, Any]]]:
-    """System prompt and messages; the documents open the first user turn."""
+    """System prompt and messages; the documents open the new question's user turn."""
     if request.custom_messages is None:
         question = {"type": "text", "text": request.question}
         system = instructions(request.language.policy)
-        return system, [{"role": "user", "content": [*documents, question]}]
+        earlier = [{"role": m["role"], "content": m["content"]} for m in request.history]
+        return system, [*earlier, {"role": "user", "content": [*documents, question]}]
     systems: list[str] = []
     messages: list[dict[str, Any]] = []
     for message in request.custom_messages:
