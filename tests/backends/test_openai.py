@@ -352,7 +352,7 @@ async def test_1000_streams_with_a_fifth_cancelled_leave_nothing_behind(
 ) -> None:
     # The streams to be cancelled are slow (they cannot finish first, however loaded
     # the machine is); the others are quick. All run at once.
-    slow = wire.stream(ANSWER, size=2, event_delay=0.1)
+    slow = wire.stream(ANSWER, size=2, event_delay=0.5)  # ~20 s: cancelled long before
     quick = wire.stream(ANSWER, size=10, event_delay=0.01)
     loopback.reset(lambda r: slow if "slow" in r.body["messages"][1]["content"] else quick)
     backend = make(loopback)

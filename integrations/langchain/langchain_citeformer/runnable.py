@@ -345,7 +345,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         if items is None:
             assert self.retriever is not None
             items = self.retriever.invoke(question.text, config)
-        return ground(question.text, items, self.metadata_mapper)
+        return ground(question.text, items, self.metadata_mapper, question.history)
 
     async def _aground(self, value: Any, config: RunnableConfig) -> Grounding:
         question = parse_input(value, has_retriever=self.retriever is not None)
@@ -353,7 +353,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         if items is None:
             assert self.retriever is not None
             items = await self.retriever.ainvoke(question.text, config)
-        return ground(question.text, items, self.metadata_mapper)
+        return ground(question.text, items, self.metadata_mapper, question.history)
 
     def _message_for(
         self,
@@ -402,7 +402,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
         try:
             result = self.citeformer.generate(
-                grounding.question, list(grounding.sources), **options
+                grounding.question, list(grounding.sources), **grounding.call_options(options)
             )
         except BaseException as exc:
             report.error(exc)
@@ -449,7 +449,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         await report.start(grounding.question, options)
         try:
             result = await self.citeformer.agenerate(
-                grounding.question, list(grounding.sources), **options
+                grounding.question, list(grounding.sources), **grounding.call_options(options)
             )
         except BaseException as exc:
             await report.error(exc)
@@ -507,7 +507,9 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     ) -> Iterator[Any]:
         grounding = self._ground(_collect(chunks), config)
         options, scorer = self._call_options(kwargs)
-        stream = self.citeformer.stream(grounding.question, list(grounding.sources), **options)
+        stream = self.citeformer.stream(
+            grounding.question, list(grounding.sources), **grounding.call_options(options)
+        )
         shaper = self._shaper(grounding)
         completed: GenerationResult | None = None  # held for verification
         report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
@@ -581,7 +583,9 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     ) -> AsyncIterator[Any]:
         grounding = await self._aground(await _acollect(chunks), config)
         options, scorer = self._call_options(kwargs)
-        stream = self.citeformer.astream(grounding.question, list(grounding.sources), **options)
+        stream = self.citeformer.astream(
+            grounding.question, list(grounding.sources), **grounding.call_options(options)
+        )
         shaper = self._shaper(grounding)
         completed: GenerationResult | None = None  # held for verification
         report = AsyncBackendRun(run_manager, config, self._run_name)
