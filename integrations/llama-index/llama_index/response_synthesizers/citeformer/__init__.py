@@ -5,6 +5,7 @@
 """
 
 from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+from llama_index.response_synthesizers.citeformer.chat import CiteformerChatEngine
 from llama_index.response_synthesizers.citeformer.chunking import CitationChunker
 from llama_index.response_synthesizers.citeformer.embeddings import HashingEmbedding
 from llama_index.response_synthesizers.citeformer.engine import citation_query_engine
@@ -37,6 +38,7 @@ __all__ = [
     "CitationResolvedEvent",
     "CitationValidationEvent",
     "CitationVerificationEvent",
+    "CiteformerChatEngine",
     "CiteformerSynthesizer",
     "HashingEmbedding",
     "NodeCitation",

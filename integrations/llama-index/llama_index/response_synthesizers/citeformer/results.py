@@ -171,7 +171,32 @@ class CitedCall:
 _EMPTY: Mapping[str, Any] = {CITATIONS: (), CITED_SOURCE_NODES: (), RESULT: None}
 
 
+def _unwrap(response: object) -> object:
+    """A chat engine's response: the cited ``Response`` its query engine tool returned.
+
+    Chat engines (``CondenseQuestionChatEngine``, ``CiteformerChatEngine``, agents)
+    keep the query engine's ``Response`` as a tool output's ``raw_output``; the last
+    one from ``CiteformerSynthesizer`` is the answer's.
+    """
+    sources = getattr(response, "sources", None)
+    if not isinstance(sources, Sequence) or isinstance(sources, str):
+        return response
+    for output in reversed(sources):
+        raw = getattr(output, "raw_output", None)
+        metadata = getattr(raw, "metadata", None)
+        if isinstance(metadata, Mapping) and NODE_METADATA in metadata:
+            return raw
+    own = getattr(response, "metadata", None)
+    if isinstance(own, Mapping) and NODE_METADATA in own:
+        return response
+    raise TypeError(
+        f"{type(response).__name__} holds no response from CiteformerSynthesizer (none of "
+        "its sources' raw_output came from it); the chat engine answered without citing"
+    )
+
+
 def _metadata(response: object) -> Mapping[str, Any]:
+    response = _unwrap(response)
     metadata = getattr(response, "metadata", None)
     if metadata is None and hasattr(response, "source_nodes"):
         return _EMPTY  # LlamaIndex's empty response (nothing retrieved)
@@ -186,7 +211,9 @@ def _metadata(response: object) -> Mapping[str, Any]:
 def citations(response: object) -> list[NodeCitation]:
     """The citations of a response as typed values (empty until a stream ends).
 
-    An empty response (nothing retrieved, ``metadata`` is ``None``) has none.
+    An empty response (nothing retrieved, ``metadata`` is ``None``) has none. A chat
+    engine's response is unwrapped to the query engine's cited ``Response`` (this and
+    the other readers below).
 
     Raises:
         TypeError: The response did not come from ``CiteformerSynthesizer``.
