@@ -115,3 +115,17 @@ def test_wrong_arguments() -> None:
         CiteformerChatEngine(index, MockBackend("x"))  # type: ignore[arg-type]
     with pytest.raises(InvalidOptionError, match="non-empty question"):
         _engine(MockBackend("x")).chat("  ")
+
+
+def test_citations_unwrap_a_condense_question_chat_response() -> None:
+    from llama_index.core.chat_engine import CondenseQuestionChatEngine
+    from llama_index.core.llms import MockLLM
+    from llama_index.response_synthesizers.citeformer import citation_query_engine
+
+    index = VectorStoreIndex.from_documents(DOCUMENTS, embed_model=HashingEmbedding())
+    query_engine = citation_query_engine(index, Citeformer(MockBackend("Tall [1].")))
+    chat = CondenseQuestionChatEngine.from_defaults(query_engine=query_engine, llm=MockLLM())
+    reply = chat.chat("How tall is it?")
+    assert [c.source_id for c in citations(reply)] == [1]  # was [] before the unwrap
+    with pytest.raises(TypeError, match="holds no response from CiteformerSynthesizer"):
+        citations(type("Reply", (), {"sources": [], "metadata": None})())
