@@ -179,3 +179,17 @@ def error(status: int, message: str, *, headers: dict[str, str] | None = None) -
     """An OpenAI-style error body."""
     body = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
     return Reply(status, body, headers={"x-request-id": "req_err", **(headers or {})})
+
+
+def numbered_turns(request: Received) -> str:
+    """A segment answer naming the turn: "Answer n." citing source ``n % 2 + 1``.
+
+    ``n`` counts the request's user messages, so a chat's third turn answers "Answer 3."
+    """
+    turn = sum(1 for m in request.body["messages"] if m["role"] == "user")
+    return segments((f"Answer {turn}.", [turn % 2 + 1]))
+
+
+def chat_turns(request: Received) -> list[tuple[str, str]]:
+    """``(role, content)`` of every message after the system prompt."""
+    return [(m["role"], m["content"]) for m in request.body["messages"][1:]]

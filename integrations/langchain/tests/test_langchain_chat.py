@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.retrievers import BaseRetriever
 from tests.loopback import openai_wire as wire
-from tests.loopback.server import LoopbackServer, Received
+from tests.loopback.server import LoopbackServer
 
 from langchain_citeformer import CiteformerRunnable
 
@@ -23,21 +23,12 @@ DOCS = [
 ]
 
 
-def _answers(request: Received) -> str:
-    turn = sum(1 for m in request.body["messages"] if m["role"] == "user")
-    return wire.segments((f"Answer {turn}.", [turn % 2 + 1]))
-
-
 @pytest.fixture
 def backend(loopback: LoopbackServer) -> Iterator[OpenAIBackend]:
-    loopback.reset(wire.answer(_answers))
+    loopback.reset(wire.answer(wire.numbered_turns))
     backend = OpenAIBackend("gpt-test", api_key="sk-test-chat", base_url=f"{loopback.url}/v1")
     yield backend
     backend.close()
-
-
-def _turns(request: Received) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in request.body["messages"][1:]]
 
 
 async def test_three_turns_with_a_chat_message_history(
@@ -56,7 +47,7 @@ async def test_three_turns_with_a_chat_message_history(
         answers.append(answer)
     await backend.aclose()  # its async client belongs to this test's event loop
     assert [a.text for a in answers] == ["Answer 1 [2].", "Answer 2 [1].", "Answer 3 [2]."]
-    last = _turns(loopback.requests[-1])
+    last = wire.chat_turns(loopback.requests[-1])
     assert last[:4] == [
         ("user", "How tall is it?"), ("assistant", "Answer 1 [2]."),
         ("user", "Who built it?"), ("assistant", "Answer 2 [1]."),
@@ -77,13 +68,13 @@ def test_a_message_list_whose_last_human_turn_is_the_question(
     chain = prompt | cite
     history = [HumanMessage("How tall is it?"), AIMessage("330 m [1].")]
     chain.invoke({"history": history, "question": "Who built it?"})
-    assert _turns(loopback.requests[-1])[:2] == [
+    assert wire.chat_turns(loopback.requests[-1])[:2] == [
         ("user", "How tall is it?"), ("assistant", "330 m [1]."),
     ]  # fmt: skip
     # The system message is the user's; citeformer's own instructions govern the call.
     assert "Be brief." not in str(loopback.requests[-1].body["messages"])
     cite.invoke({"messages": [*history, HumanMessage("Who built it?")], "documents": DOCS})
-    assert len(_turns(loopback.requests[-1])) == 3
+    assert len(wire.chat_turns(loopback.requests[-1])) == 3
 
 
 def test_history_as_pairs_and_bad_shapes(backend: OpenAIBackend, loopback: LoopbackServer) -> None:
@@ -91,7 +82,7 @@ def test_history_as_pairs_and_bad_shapes(backend: OpenAIBackend, loopback: Loopb
     cite.invoke(
         {"input": "Who?", "context": DOCS, "chat_history": [("human", "Hi"), ("ai", "Hello")]}
     )
-    assert _turns(loopback.requests[-1])[:2] == [("user", "Hi"), ("assistant", "Hello")]
+    assert wire.chat_turns(loopback.requests[-1])[:2] == [("user", "Hi"), ("assistant", "Hello")]
     with pytest.raises(InvalidPromptError, match="must end with the user's question"):
         cite.invoke([HumanMessage("Q"), AIMessage("A")])
     with pytest.raises(InvalidPromptError, match="list of messages"):
@@ -99,7 +90,7 @@ def test_history_as_pairs_and_bad_shapes(backend: OpenAIBackend, loopback: Loopb
     with pytest.raises(InvalidPromptError, match="role"):
         cite.invoke({"question": "Q", "documents": DOCS, "chat_history": [("robot", "x")]})
     cite.invoke({"question": "Q", "documents": DOCS, "chat_history": [SystemMessage("s")]})
-    assert len(_turns(loopback.requests[-1])) == 1  # a system message is not a turn
+    assert len(wire.chat_turns(loopback.requests[-1])) == 1  # a system message is not a turn
 
 
 class _Fixed(BaseRetriever):

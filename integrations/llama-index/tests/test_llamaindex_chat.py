@@ -18,7 +18,7 @@ from llama_index.response_synthesizers.citeformer import (
 from citeformer import Citeformer, InvalidOptionError, MockBackend
 from citeformer.backends.openai import OpenAIBackend
 from tests.loopback import openai_wire as wire
-from tests.loopback.server import LoopbackServer, Received
+from tests.loopback.server import LoopbackServer
 
 DOCUMENTS = [
     Document(text="The Eiffel Tower is 330 metres tall.", metadata={"title": "Eiffel Tower"}),
@@ -26,14 +26,9 @@ DOCUMENTS = [
 ]
 
 
-def _answers(request: Received) -> str:
-    turn = sum(1 for m in request.body["messages"] if m["role"] == "user")
-    return wire.segments((f"Answer {turn}.", [turn % 2 + 1]))
-
-
 @pytest.fixture
 def backend(openai_server: LoopbackServer) -> Iterator[OpenAIBackend]:
-    openai_server.reset(wire.answer(_answers))
+    openai_server.reset(wire.answer(wire.numbered_turns))
     made = OpenAIBackend("gpt-test", api_key="sk-test-chat", base_url=f"{openai_server.url}/v1")
     yield made
     made.close()
@@ -44,17 +39,13 @@ def _engine(backend: object, **kwargs: object) -> CiteformerChatEngine:
     return CiteformerChatEngine.from_index(index, Citeformer(backend), similarity_top_k=2, **kwargs)  # type: ignore[arg-type]
 
 
-def _turns(request: Received) -> list[tuple[str, str]]:
-    return [(m["role"], m["content"]) for m in request.body["messages"][1:]]
-
-
 def test_three_turns_send_the_history_and_cite_each_turns_nodes(
     backend: OpenAIBackend, openai_server: LoopbackServer
 ) -> None:
     engine = _engine(backend)
     replies = [engine.chat(q) for q in ("How tall is it?", "Who built it?", "When?")]
     assert [r.response for r in replies] == ["Answer 1 [2].", "Answer 2 [1].", "Answer 3 [2]."]
-    last = _turns(openai_server.requests[-1])
+    last = wire.chat_turns(openai_server.requests[-1])
     assert last[:4] == [
         ("user", "How tall is it?"), ("assistant", "Answer 1 [2]."),
         ("user", "Who built it?"), ("assistant", "Answer 2 [1]."),
@@ -79,7 +70,7 @@ async def test_achat_and_both_streams(
     assert text == "Answer 2 [1]."
     assert citations(streamed)[0].source_id == 1
     assert engine.chat_history[-1].content == "Answer 2 [1]."
-    assert len(_turns(openai_server.requests[-1])) == 3
+    assert len(wire.chat_turns(openai_server.requests[-1])) == 3
     await backend.aclose()
 
 
@@ -120,11 +111,15 @@ def test_wrong_arguments() -> None:
 def test_citations_unwrap_a_condense_question_chat_response() -> None:
     from llama_index.core.chat_engine import CondenseQuestionChatEngine
     from llama_index.core.llms import MockLLM
+    from llama_index.core.memory import ChatMemoryBuffer
     from llama_index.response_synthesizers.citeformer import citation_query_engine
 
     index = VectorStoreIndex.from_documents(DOCUMENTS, embed_model=HashingEmbedding())
     query_engine = citation_query_engine(index, Citeformer(MockBackend("Tall [1].")))
-    chat = CondenseQuestionChatEngine.from_defaults(query_engine=query_engine, llm=MockLLM())
+    # Its default memory opens an aiosqlite connection nobody closes: a plain buffer.
+    chat = CondenseQuestionChatEngine.from_defaults(
+        query_engine=query_engine, llm=MockLLM(), memory=ChatMemoryBuffer.from_defaults()
+    )
     reply = chat.chat("How tall is it?")
     assert [c.source_id for c in citations(reply)] == [1]  # was [] before the unwrap
     with pytest.raises(TypeError, match="holds no response from CiteformerSynthesizer"):
