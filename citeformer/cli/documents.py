@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -12,7 +11,13 @@ from typing import TYPE_CHECKING, Any, cast
 from citeformer.cli.console import error, out, progress, say, spinner
 from citeformer.cli.exits import Exit, bad_input, usage
 from citeformer.cli.generate import check_style
-from citeformer.cli.inputs import FetchSettings, count_identifiers, is_stdin, load_sources
+from citeformer.cli.inputs import (
+    FetchSettings,
+    count_identifiers,
+    is_stdin,
+    load_sources,
+    read_input,
+)
 from citeformer.cli.specs import scorer_from_spec
 
 if TYPE_CHECKING:
@@ -89,7 +94,7 @@ def read_result(path: Path) -> GenerationResult | None:
         CommandError: The file cannot be read or is not JSON (exit 3).
         InvalidResultError: It looks like a result but is damaged (exit 3).
     """
-    text = _read(path)
+    _, text = read_input(path)
     document = _result_document(text)
     if document is None:
         return None
@@ -114,20 +119,6 @@ def _result_document(text: str) -> Mapping[str, Any] | None:
     if isinstance(data, dict) and "text" in data and "citations" in data:
         return data
     return None
-
-
-def _read(path: Path) -> str:
-    if is_stdin(path):
-        data = sys.stdin.buffer.read()
-    else:
-        try:
-            data = path.expanduser().read_bytes()
-        except OSError as exc:
-            raise bad_input(f"cannot read {path}: {exc.strerror or exc}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise bad_input(f"{_name(path)} is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
 
 
 def _name(path: Path) -> str:

@@ -103,11 +103,12 @@ def _expand(argument: str) -> list[list[Source] | str]:
     ):
         if not path.is_file():
             raise bad_input(f"cannot read {argument}: no such file")
+        data, text = read_input(path)
         if suffix in TEXT_SUFFIXES:
-            return [[text_source(_read_text(path), path.name, path.read_bytes())]]
+            return [[text_source(text, path.name, data)]]
         if suffix == ".jsonl":
-            return [jsonl_sources(_read_text(path), argument)]
-        return [json_sources(_read_text(path), argument)]
+            return [jsonl_sources(text, argument)]
+        return [json_sources(text, argument)]
     return [argument]
 
 
@@ -141,11 +142,7 @@ async def _fetch_all(identifiers: list[str], settings: FetchSettings) -> dict[st
 
 def read_stdin() -> list[Source]:
     """Sources from stdin: JSON, JSON Lines, BibTeX, RIS, or one plain-text source."""
-    data = sys.stdin.buffer.read()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise bad_input(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    data, text = read_input(STDIN)
     stripped = text.lstrip()
     if not stripped:
         raise bad_input("stdin is empty; pipe sources in, or drop '-' from --sources")
@@ -223,13 +220,24 @@ def _item_source(item: object, where: str) -> Source:
         raise bad_input(f"{where}: {exc}") from exc
 
 
-def _read_text(path: Path) -> str:
+def read_input(argument: str | Path) -> tuple[bytes, str]:
+    """The bytes of a file (or of stdin, ``-``) and their UTF-8 text, read once.
+
+    Raises:
+        CommandError: The file cannot be read, or is not UTF-8 (exit 3).
+    """
+    name = "stdin" if is_stdin(argument) else str(argument)
+    if is_stdin(argument):
+        data = sys.stdin.buffer.read()
+    else:
+        try:
+            data = Path(argument).expanduser().read_bytes()
+        except OSError as exc:
+            raise bad_input(f"cannot read {argument}: {exc.strerror or exc}") from exc
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return data, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise bad_input(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except OSError as exc:
-        raise bad_input(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise bad_input(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
 
 
 def count_identifiers(arguments: Sequence[str]) -> int:

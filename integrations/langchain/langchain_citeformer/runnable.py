@@ -328,9 +328,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         ``marker_style``, ``verify`` and backend options alike.
         """
         options = {**self.options, **extra}
-        if "policy" in options:  # validated as the field is
-            options["policy"] = self._coerce_policy(options["policy"])
-        options.setdefault("policy", self.policy)
+        options.setdefault("policy", self.policy)  # the core checks a per-call one
         if self.strict is not None:
             options.setdefault("strict", self.strict)
         verify = options.pop("verify", self.verify)

@@ -143,42 +143,51 @@ class CiteformerChatEngine(BaseChatEngine):
             metadata=response.metadata,
         )
 
+    def _begin(
+        self, message: str, chat_history: list[ChatMessage] | None
+    ) -> tuple[str, list[dict[str, str]]]:
+        """The retrieval query and the earlier turns: every entry point's first step."""
+        history = self._history(chat_history)
+        return self._question(message, history), self._turns(history)
+
+    @staticmethod
+    def _exchange(message: str, response: Response) -> list[ChatMessage]:
+        return [
+            ChatMessage(role=MessageRole.USER, content=message),
+            ChatMessage(role=MessageRole.ASSISTANT, content=str(response)),
+        ]
+
     # -- BaseChatEngine -----------------------------------------------------------------
 
     def chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AgentChatResponse:
         """Answer one turn, citing the nodes retrieved for it."""
-        history = self._history(chat_history)
-        query = self._question(message, history)
+        query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, self._retriever.retrieve(query))
-        response = self._whole.synthesize(message, nodes, history=self._turns(history))
+        response = self._whole.synthesize(message, nodes, history=turns)
         assert isinstance(response, Response)
-        self._memory.put(ChatMessage(role=MessageRole.USER, content=message))
-        self._memory.put(ChatMessage(role=MessageRole.ASSISTANT, content=str(response)))
+        self._memory.put_messages(self._exchange(message, response))
         return self._answered(query, response)
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> AgentChatResponse:
         """:meth:`chat` on citeformer's native async path."""
-        history = self._history(chat_history)
-        query = self._question(message, history)
+        query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, await self._retriever.aretrieve(query))
-        response = await self._whole.asynthesize(message, nodes, history=self._turns(history))
+        response = await self._whole.asynthesize(message, nodes, history=turns)
         assert isinstance(response, Response)
-        await self._memory.aput(ChatMessage(role=MessageRole.USER, content=message))
-        await self._memory.aput(ChatMessage(role=MessageRole.ASSISTANT, content=str(response)))
+        await self._memory.aput_messages(self._exchange(message, response))
         return self._answered(query, response)
 
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
         """Stream one turn; the answer joins the memory when the stream ends."""
-        history = self._history(chat_history)
-        query = self._question(message, history)
+        query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, self._retriever.retrieve(query))
-        response = self._streamed.synthesize(message, nodes, history=self._turns(history))
+        response = self._streamed.synthesize(message, nodes, history=turns)
         assert isinstance(response, StreamingResponse)
         self._memory.put(ChatMessage(role=MessageRole.USER, content=message))
         chat = StreamingAgentChatResponse(
@@ -196,10 +205,9 @@ class CiteformerChatEngine(BaseChatEngine):
         self, message: str, chat_history: list[ChatMessage] | None = None
     ) -> StreamingAgentChatResponse:
         """Stream one turn on the native async path (no threads)."""
-        history = self._history(chat_history)
-        query = self._question(message, history)
+        query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, await self._retriever.aretrieve(query))
-        response = await self._streamed.asynthesize(message, nodes, history=self._turns(history))
+        response = await self._streamed.asynthesize(message, nodes, history=turns)
         assert isinstance(response, AsyncStreamingResponse)
         await self._memory.aput(ChatMessage(role=MessageRole.USER, content=message))
         chat = StreamingAgentChatResponse(
