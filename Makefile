@@ -109,8 +109,11 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: $(STAMP) ## mypy --strict on the citeformer package
+typecheck: $(STAMP) ## mypy --strict on citeformer and both adapter packages
 	$(BIN)/mypy
+	$(BIN)/mypy --strict integrations/langchain/langchain_citeformer
+	MYPYPATH=integrations/llama-index $(BIN)/mypy --strict --explicit-package-bases \
+		-p llama_index.response_synthesizers.citeformer
 
 bench: $(STAMP) $(VLLM_STAMP) ## Run the benchmarks and print their tables
 	$(BIN)/python benchmarks/run.py

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from citeformer.grammar.language import CitationLanguage, citation_language
     from citeformer.orchestrator import Citeformer
     from citeformer.prompts import PromptBudget
+    from citeformer.splitting import split_source, split_spans
     from citeformer.streaming import AsyncStreamingResult, StreamingResult
 
 __version__ = "0.4.0"
@@ -59,6 +60,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "citeformer.grammar.language": ("CitationLanguage", "citation_language"),
     "citeformer.orchestrator": ("Citeformer",),
     "citeformer.prompts": ("PromptBudget",),
+    "citeformer.splitting": ("split_source", "split_spans"),
     "citeformer.streaming": ("AsyncStreamingResult", "StreamingResult"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
@@ -98,6 +100,8 @@ __all__ = [
     "UsageError",
     "__version__",
     "citation_language",
+    "split_source",
+    "split_spans",
 ]
 
 

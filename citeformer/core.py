@@ -144,14 +144,26 @@ class Source(SourceConstructors):
     with ``Source.from_doi``, ``from_arxiv``, ``from_url``, ``from_pdf``,
     ``from_bibtex``, ``from_ris``, ``from_csl_json`` (async twins: ``afrom_*``).
 
+    A source can be one part of a larger document (a retrieved chunk, a page): give
+    its parts the same ``document`` key and each part stays its own citable id while
+    the bibliography lists the document once (see
+    :func:`~citeformer.render.render_bibliography`); :func:`~citeformer.split_source`
+    cuts a source into such parts.
+
     Attributes:
         content: The text given to the model as evidence.
         metadata: CSL-JSON for the bibliography (``title``, ``author``, ``issued``,
             ``URL``, ``DOI``...). Never shown to the model as evidence.
+        document: Key of the document this source is part of (a file path, a
+            document id); ``None``: the source is a document of its own.
+        document_start: Offset of ``content`` in that document's text, where known,
+            so a citation's ``source_start`` maps to ``document_start + source_start``.
     """
 
     content: str
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    document: str | None = field(default=None, kw_only=True)
+    document_start: int | None = field(default=None, kw_only=True)
     _metadata_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -169,6 +181,8 @@ class Source(SourceConstructors):
                 "a source needs content (the evidence the model reads) or at least a "
                 f"title; got content {self.content[:20]!r} and no title"
             )
+        if self.document is not None or self.document_start is not None:
+            _check_document(self.document, self.document_start)
         object.__setattr__(self, "metadata", dict(self.metadata))
         # Computed once: bibliography caches key on it, and so does hashing.
         object.__setattr__(self, "_metadata_key", canonical_json(self.metadata))
@@ -185,55 +199,24 @@ class Source(SourceConstructors):
         return str(title) if title is not None else None
 
     def __hash__(self) -> int:
-        return hash((self.content, self._metadata_key))
+        return hash((self.content, self._metadata_key, self.document, self.document_start))
+
+
+def _check_document(document: object, start: object) -> None:
+    if not _nonblank(document):
+        raise InvalidSourceError(
+            f"Source.document must be a non-blank str naming the document the source is "
+            f"part of (a file path, a document id), got {document!r}"
+        )
+    if start is not None and (isinstance(start, bool) or not isinstance(start, int) or start < 0):
+        raise InvalidSourceError(
+            f"Source.document_start must be an int >= 0 (the content's offset in the "
+            f"document), got {start!r}"
+        )
 
 
 def _nonblank(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip())
-
-
-def coerce_sources(sources: object) -> list[Source]:
-    """Accept a non-empty sequence of ``Source`` or ``str``; say what is wrong otherwise."""
-    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
-        raise InvalidSourceError(
-            f"sources must be a list of Source (or str), got {type(sources).__name__}; "
-            "wrap a single document as [Source(text)]"
-        )
-    if not sources:
-        raise InvalidSourceError(
-            "sources is empty: citeformer needs at least one source to cite; "
-            "retrieve documents first, or call the model without citeformer"
-        )
-    if all(type(source) is Source for source in sources):
-        return list(sources)
-    out: list[Source] = []
-    for i, source in enumerate(sources):
-        if isinstance(source, Source):
-            out.append(source)
-        elif isinstance(source, str):
-            out.append(Source(source))
-        else:
-            raise InvalidSourceError(
-                f"sources[{i}] is a {type(source).__name__}; "
-                f"pass Source(content, metadata) or a str{_converter_hint(source)}"
-            )
-    return out
-
-
-# Framework objects people pass by mistake, by module prefix: the converter to use.
-_CONVERTERS: Final = (
-    ("langchain", "LangChain Documents: langchain_citeformer.documents_to_sources(docs)"),
-    ("llama_index", "LlamaIndex nodes: llama_index.response_synthesizers.citeformer"
-                    ".nodes_to_sources(nodes)"),
-)  # fmt: skip
-
-
-def _converter_hint(value: object) -> str:
-    module = type(value).__module__
-    for prefix, hint in _CONVERTERS:
-        if module.split(".")[0].startswith(prefix):
-            return f" (for {hint})"
-    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,15 +337,27 @@ class Reference:
         text: The entry rendered in ``style`` (plain text, label included).
         style: The bibliography style id.
         locale: The locale it was rendered in, where known.
+        source_ids: Every cited source the entry stands for: parts of one
+            ``Source.document`` share an entry (default: ``(source_id,)``).
     """
 
     source_id: int
     text: str
     style: str
     locale: str | None = None
+    source_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         _check_id(self.source_id, "Reference")
+        if not self.source_ids:
+            object.__setattr__(self, "source_ids", (self.source_id,))
+        for source_id in self.source_ids:
+            _check_id(source_id, "Reference")
+        if self.source_ids[0] != self.source_id:
+            raise InvalidResultError(
+                f"Reference.source_ids must start with its source_id {self.source_id}, "
+                f"got {self.source_ids!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,10 +447,10 @@ class GenerationResult(ResultOperations):
                     f"{text[citation.start : citation.end]!r}, not {citation.marker!r}"
                 )
         for reference in self.references:
-            if reference.source_id > count:
+            if max(reference.source_ids) > count:
                 raise InvalidResultError(
-                    f"a reference to source {reference.source_id}, but the result has "
-                    f"{count} source(s)"
+                    f"a reference to source {max(reference.source_ids)}, but the result "
+                    f"has {count} source(s)"
                 )
 
     @property

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from citeformer._coerce import coerce_sources
 from citeformer.core import (
     Enforcement,
     InvalidMarker,
@@ -23,7 +24,6 @@ from citeformer.core import (
     Policy,
     Source,
     TokenUsage,
-    coerce_sources,
 )
 from citeformer.errors import BackendContractError
 from citeformer.grammar.language import CitationLanguage, citation_language

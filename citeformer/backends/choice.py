@@ -40,8 +40,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from citeformer._coerce import coerce_sources
 from citeformer.backends.call import CitationRequest
-from citeformer.core import Policy, Source, coerce_sources
+from citeformer.core import Policy, Source
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.options import Check, normalize_options
 from citeformer.prompts import Message

@@ -236,7 +236,9 @@ class _Writer:
         self.anchor = anchor_prefix
         self.facts = bibliography._facts
         self.marker_style = _marker_style(result.citations)
-        self.by_number = {number: sid for sid, number in bibliography.numbers.items()}
+        # Parts of one document link to (and are cited through) its entry.
+        self.owner = {sid: e.source_id for e in bibliography.entries for sid in e.source_ids}
+        self.by_number = {n: self.owner[sid] for sid, n in bibliography.numbers.items()}
         self.notes: list[str] = []
         self.parts: list[str] = []
         self.length = 0
@@ -293,7 +295,8 @@ class _Writer:
         return self.bibliography.style.citation_format == "numeric"
 
     def _form(self, cluster: _Cluster) -> _Form:
-        numbers = [self.bibliography.numbers[sid] for sid in cluster.ids]
+        # dict.fromkeys: parts of one document share a number under numbering="style".
+        numbers = list(dict.fromkeys(self.bibliography.numbers[sid] for sid in cluster.ids))
         if not self.inline:
             style = self.marker_style
             if style is MarkerStyle.CARET:
@@ -332,7 +335,7 @@ class _Writer:
         prefix = facts.cite_prefix if facts else ""
         suffix = facts.cite_suffix if facts else ""
         delimiter = (facts.cite_delimiter if facts else "") or "; "
-        ordered = list(ids)
+        ordered = list(dict.fromkeys(self.owner[sid] for sid in ids))
         if facts is not None and facts.sorts_citations:
             position = {e.source_id: i for i, e in enumerate(self.bibliography.entries)}
             ordered.sort(key=lambda sid: position[sid])
@@ -442,7 +445,8 @@ class _Writer:
             return entry.label
         if self.inline:
             return ""
-        return self.marker_style.marker([entry.number]).replace("^", "")  # markers are numbers
+        numbers = dict.fromkeys(self.bibliography.numbers[sid] for sid in entry.source_ids)
+        return self.marker_style.marker(list(numbers)).replace("^", "")  # markers are numbers
 
     def _bibliography_section(self) -> str:
         if not self.bibliography.entries:

@@ -2,7 +2,8 @@
 
 :func:`render_bibliography` registers every cited source together (first-citation
 order) and caches the whole rendering per (renderer, style, locale, ordered items).
-Numbering is applied afterwards, so both numberings share one cache entry.
+Numbering is applied afterwards, so both numberings share one cache entry. Cited
+parts of one document (the same ``Source.document``) share one entry.
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ class BibliographyEntry:
     """One entry of a rendered bibliography.
 
     Attributes:
-        source_id: The id the answer's markers use for this source.
+        source_id: The id the answer's markers use for this source (for the parts of
+            one document, the lowest cited part's id; the entry is rendered from it).
         number: The number the entry is labelled with under the chosen numbering (the
             source id, or the style's number / list position).
-        label: The label as the style prints it (``[2]``, ``2.``), ``""`` when the style
+        label: The label as the style prints it (``[2]``, ``2.``; ``[1], [3]`` for
+            cited parts 1 and 3 under ``numbering="source"``), ``""`` when the style
             prints none (author-date, note styles).
         year_suffix: The disambiguating suffix (``a``, ``b``) the entry got, or ``""``.
+        source_ids: Every cited source the entry stands for, ascending (default:
+            ``(source_id,)``).
     """
 
     source_id: int
@@ -58,6 +63,11 @@ class BibliographyEntry:
     _body: str = field(repr=False)
     _cite: str = field(repr=False)
     _cite_names: str = field(default="", repr=False)
+    source_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.source_ids:
+            object.__setattr__(self, "source_ids", (self.source_id,))
 
     @property
     def body(self) -> str:
@@ -89,8 +99,10 @@ class Bibliography:
         numbering: ``source`` or ``style``.
         entries: In display order (source-id order for numbered styles under
             ``numbering="source"``, else the style's order).
-        numbers: ``{source_id: number}`` for every entry; a bijection, so markers
-            rewritten through it still name distinct sources.
+        numbers: ``{source_id: number}`` for every cited source; distinct entries
+            have distinct numbers, so markers rewritten through it still name distinct
+            entries (parts of one document share their entry's number under
+            ``numbering="style"`` and keep their ids under ``"source"``).
         warnings: Things the reader should know (a note style without a bibliography).
     """
 
@@ -105,17 +117,18 @@ class Bibliography:
     def references(self) -> tuple[Reference, ...]:
         """The entries as :class:`~citeformer.core.Reference` objects (plain text)."""
         return tuple(
-            Reference(e.source_id, e.text, self.style.spec, self.locale) for e in self.entries
+            Reference(e.source_id, e.text, self.style.spec, self.locale, e.source_ids)
+            for e in self.entries
         )
 
     def entry(self, source_id: int) -> BibliographyEntry:
-        """The entry of one source.
+        """The entry of one source (the document's entry, for a part of one).
 
         Raises:
             KeyError: That source is not in this bibliography.
         """
         for entry in self.entries:
-            if entry.source_id == source_id:
+            if source_id in entry.source_ids:
                 return entry
         raise KeyError(source_id)
 
@@ -128,7 +141,7 @@ class CacheInfo(NamedTuple):
     size: int
 
 
-_Key = tuple[str, str, str, str | None, tuple[tuple[int, str, str], ...]]
+_Key = tuple[str, str, str, str | None, tuple[tuple[int, str, str, str | None], ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +150,8 @@ class _Rendered:
 
     items: tuple[RenderedItem, ...]
     source_ids: Mapping[str, int]
+    parts: Mapping[str, tuple[int, ...]]
+    """Every cited source of an item's document, ascending, by item key."""
     facts: LoadedStyle
     numbered: dict[tuple[str, str], Bibliography] = field(default_factory=dict)
     """Finished bibliographies by (style id, numbering): built once, immutable."""
@@ -204,13 +219,13 @@ def _key(
     locale: str | None,
     renderer: str,
 ) -> _Key:
-    parts: list[tuple[int, str, str]] = []
+    parts: list[tuple[int, str, str, str | None]] = []
     for source_id in cited:
         source = sources[source_id - 1]
         # Content is part of the key only when a fallback title is made from it, and
         # then only its head: the cache never keeps whole documents alive.
         content = "" if has_title(source.metadata) else source.content[:FALLBACK_SOURCE_CHARS]
-        parts.append((source_id, source.metadata_key, content))
+        parts.append((source_id, source.metadata_key, content, source.document))
     return (renderer, os.fspath(info.path), info.id, locale, tuple(parts))
 
 
@@ -348,13 +363,16 @@ def _render(
 ) -> _Rendered:
     items: list[dict[str, object]] = []
     source_ids: dict[str, int] = {}
-    for source_id in cited:
+    parts: dict[str, tuple[int, ...]] = {}
+    for group in _documents(sources, cited):
+        source_id = min(group)  # the entry is rendered from its lowest part
         source = sources[source_id - 1]
         metadata: dict[str, object] = json.loads(source.metadata_key)
         title = None if has_title(metadata) else fallback_title(source.content)
         key = f"s{source_id}"
         items.append(normalize(metadata, title, key))
         source_ids[key] = source_id
+        parts[key] = tuple(sorted(group))
     clusters = [[str(item["id"])] for item in items]
     if renderer == "pandoc":
         from citeformer.render import pandoc
@@ -364,7 +382,16 @@ def _render(
         from citeformer.render._engine import render_items
 
         rendered = render_items(facts, items, clusters)
-    return _Rendered(tuple(rendered), source_ids, facts)
+    return _Rendered(tuple(rendered), source_ids, parts, facts)
+
+
+def _documents(sources: Sequence[Source], cited: list[int]) -> list[list[int]]:
+    """Cited ids by document, in order of each document's first citation."""
+    groups: dict[str | int, list[int]] = {}
+    for source_id in cited:
+        document = sources[source_id - 1].document
+        groups.setdefault(source_id if document is None else document, []).append(source_id)
+    return list(groups.values())
 
 
 def _numbered(info: StyleInfo, rendered: _Rendered, numbering: Numbering) -> Bibliography:
@@ -376,19 +403,22 @@ def _numbered(info: StyleInfo, rendered: _Rendered, numbering: Numbering) -> Bib
     entries: list[BibliographyEntry] = []
     numbers: dict[int, int] = {}
     for position, (source_id, item) in enumerate(rows, start=1):
+        parts = rendered.parts[item.key]
         number = source_id if numbering == "source" else item.number if numbered else position
         label, body = "", item.entry
         split = split_label(item.entry, item.number) if numbered else None
         if split is not None:
             template, body = split
-            label = _marked.strip(template.format(number))
+            shown = parts if numbering == "source" else (number,)
+            label = ", ".join(_marked.strip(template.format(n)) for n in shown)
         cite = _renumbered_cite(item.cite, item.number, number) if numbered else item.cite
         entries.append(
             BibliographyEntry(
-                source_id, number, label, item.year_suffix, body, cite, item.cite_names
+                source_id, number, label, item.year_suffix, body, cite, item.cite_names, parts
             )
         )
-        numbers[source_id] = number
+        for part in parts:
+            numbers[part] = part if numbering == "source" else number
     warnings: tuple[str, ...] = ()
     if not facts.has_bibliography:
         warnings = (f"style {info.id!r} defines no bibliography; the entries are its note forms",)

@@ -2,7 +2,11 @@
 
 A document's ``page_content`` becomes the source's content; its ``metadata``
 becomes CSL-JSON (what citeformer renders bibliographies from) through
-:func:`csl_metadata`, or through a user hook with the same signature.
+:func:`csl_metadata`, or through a user hook with the same signature. Chunks of one
+file or page (the same ``metadata["source"]``, else the same ``Document.id``) are
+parts of one ``Source.document``: each stays its own citable id, the bibliography
+lists the document once, and a splitter's ``start_index`` becomes the part's
+offset into it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import PurePath
 from typing import Any
 
 from citeformer import InvalidSourceError, Source
+from citeformer.splitting import document_key, split_spans
 from langchain_core.documents import Document
 
 MetadataMapper = Callable[[Document], Mapping[str, Any]]
@@ -21,6 +26,8 @@ MetadataMapper = Callable[[Document], Mapping[str, Any]]
 _DATE = re.compile(r"^(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 _DATE_KEYS = ("year", "date", "published")
+PARENT_START = "citeformer_parent_start"
+"""Metadata key of a sub-chunk: its offset in the document it was cut from."""
 
 
 def _names(value: object) -> list[dict[str, Any]] | None:
@@ -196,4 +203,50 @@ def to_source(item: object, document: Document, mapper: MetadataMapper | None = 
         raise InvalidSourceError(
             f"metadata_mapper must return a CSL-JSON mapping, got {type(metadata).__name__}"
         )
-    return Source(document.page_content, metadata)
+    key = parent_document(document)
+    start = document.metadata.get("start_index") if key is not None else None
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        start = None
+    return Source(document.page_content, metadata, document=key, document_start=start)
+
+
+def parent_document(document: Document) -> str | None:
+    """The key of the document a chunk is part of: its ``source``, else its id."""
+    source = document.metadata.get("source")
+    if isinstance(source, str) and source.strip():
+        return source
+    return document.id if document.id else None
+
+
+def split_grounded(
+    document: Document, source: Source, chunk_size: int, chunk_overlap: int
+) -> list[tuple[Document, Source]]:
+    """Cut one supplied document into citable sub-chunks, each a ``Document`` and a part.
+
+    Each piece keeps the metadata and gets ``metadata["citeformer_parent_start"]``, its
+    offset in the document given. Its ``start_index`` (and its source's
+    ``document_start``) is its offset in the file only where the document's own
+    ``start_index`` says where the document lies in it: a loader's page or a chunk
+    without one gets no guessed offset. A document that fits in one piece is
+    returned as it is.
+    """
+    spans = split_spans(source.content, chunk_size, chunk_overlap)
+    if len(spans) <= 1:
+        return [(document, source)]
+    key = source.document or document_key(source)
+    base = source.document_start if source.document is not None else 0
+    pieces: list[tuple[Document, Source]] = []
+    for number, (start, end) in enumerate(spans):
+        text = source.content[start:end]
+        at = None if base is None else base + start
+        metadata = {**document.metadata, PARENT_START: start}
+        if at is not None:
+            metadata["start_index"] = at
+        piece_id = f"{document.id}#{number}" if document.id else None
+        pieces.append(
+            (
+                Document(page_content=text, metadata=metadata, id=piece_id),
+                Source(text, source.metadata, document=key, document_start=at),
+            )
+        )
+    return pieces

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from citeformer import InvalidSourceError, Source
 from citeformer.errors import InvalidPromptError
@@ -13,7 +13,12 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.prompt_values import PromptValue
 from typing_extensions import TypedDict
 
-from langchain_citeformer.documents import MetadataMapper, to_document, to_source
+from langchain_citeformer.documents import (
+    MetadataMapper,
+    split_grounded,
+    to_document,
+    to_source,
+)
 
 QUESTION_KEYS = ("question", "input", "query")
 """Input keys that may hold the question, in order of preference."""
@@ -195,7 +200,7 @@ def _history(value: object, key: str) -> tuple[dict[str, str], ...]:
             )
             if role == "system":
                 continue
-            turns.append({"role": str(role), "content": content})  # checked by the core
+            turns.append({"role": str(role), "content": cast(str, content)})  # the core checks
         else:
             raise InvalidPromptError(
                 f"input[{key!r}][{index}] is a {type(item).__name__}; pass LangChain "
@@ -223,8 +228,17 @@ def ground(
     items: Sequence[object],
     mapper: MetadataMapper | None,
     history: tuple[dict[str, str], ...] = (),
+    chunking: tuple[int, int] | None = None,
 ) -> Grounding:
     """Number the documents as sources.
+
+    Args:
+        question: The question.
+        items: The supplied or retrieved documents.
+        mapper: Replaces the default CSL mapping.
+        history: Earlier turns.
+        chunking: ``(chunk_size, chunk_overlap)``: cut each document into citable
+            sub-chunks of at most that many characters first.
 
     Raises:
         InvalidSourceError: ``items`` is empty or holds an unsupported type.
@@ -238,4 +252,12 @@ def ground(
     sources = tuple(
         to_source(item, document, mapper) for item, document in zip(items, documents, strict=True)
     )
+    if chunking is not None:
+        pairs = [
+            piece
+            for pair in zip(documents, sources, strict=True)
+            for piece in split_grounded(*pair, *chunking)
+        ]
+        documents = tuple(document for document, _ in pairs)
+        sources = tuple(source for _, source in pairs)
     return Grounding(question, documents, sources, history)

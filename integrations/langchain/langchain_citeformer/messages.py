@@ -41,9 +41,14 @@ def citation_annotation(
     reported the supporting passage. ``extras`` holds ``source_id`` (1-based),
     ``source_index`` (0-based position in the documents), ``document_id``
     (``Document.id``), ``marker``, and the passage's span in the source where known.
+    For a part of a document (a chunk with a ``source``, a sub-chunk of
+    ``chunk_size``) it also holds ``document`` (the key the bibliography groups by)
+    and, where the part's offset is known, ``document_start``/``document_end``: the
+    span in the document that is cited (the passage's, else the whole part's).
     """
     position = citation.source_id - 1
-    metadata = sources[position].metadata
+    source = sources[position]
+    metadata = source.metadata
     extras: dict[str, Any] = {
         "source_id": citation.source_id,
         "source_index": position,
@@ -53,6 +58,13 @@ def citation_annotation(
     if citation.source_start is not None:
         extras["source_start"] = citation.source_start
         extras["source_end"] = citation.source_end
+    if source.document is not None:
+        extras["document"] = source.document
+        if (base := source.document_start) is not None:
+            start, end = citation.source_start, citation.source_end
+            if start is None or end is None:
+                start, end = 0, len(source.content)
+            extras["document_start"], extras["document_end"] = base + start, base + end
     annotation: types.Citation = {
         "type": "citation",
         "start_index": citation.start,

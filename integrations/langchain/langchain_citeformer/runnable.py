@@ -2,103 +2,79 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Generic, Literal, cast, overload
 
-from citeformer import (
-    CitationEvent,
-    Citeformer,
-    Completed,
-    GenerationResult,
-    InvalidOptionError,
-    MarkerRemoved,
-    MarkerStyle,
-    Policy,
-    TextDelta,
-)
+from citeformer import Citeformer, InvalidOptionError, MarkerStyle, Policy
 from citeformer.backends.base import Backend
-from citeformer.verify import Scorer, VerificationReport
+from citeformer.splitting import check_chunking
+from citeformer.verify import Scorer
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
 )
 from langchain_core.load.serializable import SerializedNotImplemented, to_json_not_implemented
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.prompt_values import PromptValue
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
-from typing_extensions import override
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from typing_extensions import TypedDict, TypeVar, Unpack, override
 
+from langchain_citeformer._lcel import Bound, acollect, collect, fixed_signature, once
 from langchain_citeformer.documents import MetadataMapper
 from langchain_citeformer.inputs import CiteformerInput, Grounding, ground, parse_input
-from langchain_citeformer.messages import citation_annotation, text_chunk
-from langchain_citeformer.outputs import OutputMode, Shaper
-from langchain_citeformer.tracing import AsyncBackendRun, BackendRun
+from langchain_citeformer.outputs import OutputMode
+from langchain_citeformer.steps import CallStep
+from langchain_citeformer.tracing import AsyncBackendRun, BackendRun, Trace
 from langchain_citeformer.verification import LazyDefault, check_verify, check_verify_options
 
-
-def _collect(chunks: Iterator[Any]) -> Any:
-    """Join an input stream the way LangChain does (``+`` where supported)."""
-    final: Any = None
-    for chunk in chunks:
-        final = chunk if final is None else _add(final, chunk)
-    return final
-
-
-async def _acollect(chunks: AsyncIterator[Any]) -> Any:
-    final: Any = None
-    async for chunk in chunks:
-        final = chunk if final is None else _add(final, chunk)
-    return final
+OutputT = TypeVar("OutputT", default=AIMessage)
+"""What ``invoke`` returns (and the stream yields chunks of), per ``output``."""
+RunnableInput = CiteformerInput | str | list[BaseMessage] | PromptValue
+"""What the runnable reads: a dict, a question string, or a conversation."""
+VerifySetting = Scorer | Callable[[str, str], float] | bool | None
+"""``verify=``: a scorer, a ``(premise, hypothesis) -> float`` callable, True or off."""
 
 
-def _add(left: Any, right: Any) -> Any:
-    try:
-        return left + right
-    except TypeError:
-        return right
+class CiteformerSettings(TypedDict, total=False):
+    """Keyword arguments of every constructor.
 
-
-async def _once(value: Any) -> AsyncIterator[Any]:
-    yield value
-
-
-def _fixed_signature(method: Any) -> Any:
-    """Store a method's signature once: LangChain inspects it on every call it wraps.
-
-    ``_call_with_config`` asks ``accepts_config``/``accepts_run_manager`` each time;
-    see :func:`_bound`.
-    """
-    method.__signature__ = inspect.signature(method)
-    signature = method.__signature__
-    method.__bound_signature__ = signature.replace(
-        parameters=list(signature.parameters.values())[1:]
-    )
-    return method
-
-
-class _Bound:
-    """A bound method with its signature stored, for LangChain's per-call checks.
-
-    ``inspect.signature`` of a bound method rebuilds a signature without ``self``
-    every time, even when the function has ``__signature__`` (~8 µs per call, twice
-    per call); on this object it reads ``__signature__`` back.
+    The runnable's fields, and the settings of a Citeformer built from ``backend=``.
     """
 
-    __slots__ = ("__signature__", "_method")
+    style: str
+    citation_policy: Policy | str
+    marker_style: MarkerStyle | str
+    policy: Policy | str | None
+    strict: bool | None
+    options: Mapping[str, Any]
+    metadata_mapper: MetadataMapper | None
+    verify: VerifySetting
+    verify_options: Mapping[str, Any]
+    chunk_size: int | None
+    chunk_overlap: int
+    name: str | None
 
-    def __init__(self, method: Any) -> None:
-        self._method = method
-        self.__signature__ = method.__func__.__bound_signature__
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._method(*args, **kwargs)
+class RetrieverSettings(CiteformerSettings, total=False):
+    """:class:`CiteformerSettings` and a retriever."""
+
+    retriever: BaseRetriever | None
 
 
-class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
+class RunnableSettings(RetrieverSettings, total=False):
+    """The constructor's keyword arguments besides ``citeformer`` and ``output``."""
+
+    backend: Backend
+
+
+_CITEFORMER_SETTINGS = ("style", "citation_policy", "marker_style")
+
+
+class CiteformerRunnable(RunnableSerializable[RunnableInput, OutputT], Generic[OutputT]):
     """Answer a question from documents; citation markers can only point at them.
 
     Input: ``{"question" | "input" | "query": str, "documents" | "context":
@@ -122,7 +98,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
 
     With ``verify=`` each answer is verified once complete (``result.verify`` on the
     sync paths, ``await result.averify`` on the async ones): the report's JSON form
-    is in ``response_metadata["citeformer_verification"]`` (see
+    is in ``response_metadata["verification"]`` (see
     :func:`~langchain_citeformer.verification_report`), each annotation's ``extras``
     gains ``supported`` and ``score``, ``output="dict"`` gains ``"verification"``,
     and the custom event ``citeformer_verification`` carries the report. A verified
@@ -133,7 +109,8 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     Args:
         citeformer: The configured :class:`~citeformer.Citeformer` (or pass
             ``backend=`` and optionally ``style``/``citation_policy``/
-            ``marker_style`` to build one).
+            ``marker_style`` to build one). The output type follows ``output``:
+            ``CiteformerRunnable[AIMessage]`` (default), ``[str]`` or ``[dict]``.
         retriever: Finds documents for inputs that carry none.
         policy: Citation policy per call (default: the Citeformer's).
         strict: Raise on invalid markers instead of removing them (default: the
@@ -147,6 +124,11 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
             Switch it per call with ``configurable_fields(verify=...)``.
         verify_options: Keyword arguments of ``verify()``: ``threshold``,
             ``coverage``, ``top_k``, ``max_citations``, ``language``.
+        chunk_size: Cut each document into citable sub-chunks of at most this many
+            characters (at sentence and word boundaries), each its own source id with
+            its offset into the document; the bibliography still lists the document
+            once. Default: cite documents whole.
+        chunk_overlap: Characters neighbouring sub-chunks share (below ``chunk_size``).
 
     Example:
         >>> from citeformer import MockBackend
@@ -167,25 +149,61 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     metadata_mapper: MetadataMapper | None = Field(default=None, repr=False, exclude=True)
     verify: Scorer | bool | None = Field(default=None, repr=False, exclude=True)
     verify_options: dict[str, Any] = Field(default_factory=dict, repr=False)
+    chunk_size: int | None = None
+    chunk_overlap: int = 0
 
     _default_scorer: LazyDefault = PrivateAttr(default_factory=LazyDefault)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _build_citeformer(cls, data: Any) -> Any:
-        """Accept ``backend=`` (plus Citeformer's settings) instead of ``citeformer=``."""
-        if not isinstance(data, Mapping) or "backend" not in data:
-            return data
-        data = dict(data)
-        if "citeformer" in data:
-            raise ValueError("pass either citeformer= or backend=, not both")
-        settings = {
-            key: data.pop(key)
-            for key in ("style", "citation_policy", "marker_style")
-            if key in data
-        }
-        data["citeformer"] = Citeformer(data.pop("backend"), **settings)
-        return data
+    @overload
+    def __init__(
+        self: CiteformerRunnable[AIMessage],
+        citeformer: Citeformer | None = None,
+        *,
+        output: Literal["message"] = "message",
+        **settings: Unpack[RunnableSettings],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: CiteformerRunnable[str],
+        citeformer: Citeformer | None = None,
+        *,
+        output: Literal["str"],
+        **settings: Unpack[RunnableSettings],
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: CiteformerRunnable[dict[str, Any]],
+        citeformer: Citeformer | None = None,
+        *,
+        output: Literal["dict"],
+        **settings: Unpack[RunnableSettings],
+    ) -> None: ...
+
+    def __init__(
+        self, citeformer: Citeformer | None = None, *, output: str = "message", **settings: Any
+    ) -> None:
+        backend = settings.pop("backend", None)
+        built = {key: settings.pop(key) for key in _CITEFORMER_SETTINGS if key in settings}
+        if backend is not None:
+            if citeformer is not None:
+                raise InvalidOptionError("pass either citeformer= or backend=, not both")
+            citeformer = Citeformer(backend, **built)
+        elif built:
+            raise InvalidOptionError(
+                f"{', '.join(built)} configure a new Citeformer: pass them with backend=, "
+                "or set them on the Citeformer you pass"
+            )
+        if citeformer is None:
+            raise InvalidOptionError(
+                "CiteformerRunnable needs a Citeformer or a backend: "
+                "CiteformerRunnable(backend=OpenAIBackend(...)) or CiteformerRunnable(cf)"
+            )
+        fields: dict[str, Any] = {"citeformer": citeformer, "output": output, **settings}
+        if fields.get("chunk_size") is not None or fields.get("chunk_overlap", 0) != 0:
+            check_chunking(fields.get("chunk_size"), fields.get("chunk_overlap", 0))
+        super().__init__(**fields)
 
     @field_validator("citeformer")
     @classmethod
@@ -211,43 +229,36 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
 
     @classmethod
     def from_backend(
-        cls,
-        backend: Backend,
-        *,
-        style: str = "ieee",
-        citation_policy: Policy | str = Policy.AUTO,
-        marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
-        **kwargs: Any,
-    ) -> CiteformerRunnable:
+        cls, backend: Backend, **settings: Unpack[RetrieverSettings]
+    ) -> CiteformerRunnable[AIMessage]:
         """Build the runnable around a new :class:`~citeformer.Citeformer`.
 
         Args:
             backend: Any citeformer backend.
-            style: Bibliography style of the result's references.
-            citation_policy: Default citation policy.
-            marker_style: How markers look.
-            **kwargs: The runnable's other fields (``output``, ``options``...).
+            **settings: ``style``, ``citation_policy``, ``marker_style`` for the
+                Citeformer, and the runnable's other fields (``options``...); build
+                with ``CiteformerRunnable(backend=..., output=...)`` for another shape.
         """
-        citeformer = Citeformer(
-            backend, style=style, citation_policy=citation_policy, marker_style=marker_style
-        )
-        return cls(citeformer=citeformer, **kwargs)
+        return CiteformerRunnable(backend=backend, **settings)
 
     @classmethod
     def from_retriever(
-        cls, retriever: BaseRetriever, backend: Backend | Citeformer, **kwargs: Any
-    ) -> CiteformerRunnable:
+        cls,
+        retriever: BaseRetriever,
+        backend: Backend | Citeformer,
+        **settings: Unpack[CiteformerSettings],
+    ) -> CiteformerRunnable[AIMessage]:
         """A runnable that takes a plain question and retrieves its own documents.
 
         Args:
             retriever: Called with the question (nested in the trace).
             backend: A citeformer backend, or a configured Citeformer.
-            **kwargs: The runnable's other fields, or Citeformer settings
+            **settings: The runnable's other fields, or Citeformer settings
                 (``style``, ``citation_policy``, ``marker_style``) with a backend.
         """
         if isinstance(backend, Citeformer):
-            return cls(citeformer=backend, retriever=retriever, **kwargs)
-        return cls(backend=backend, retriever=retriever, **kwargs)
+            return CiteformerRunnable(backend, retriever=retriever, **settings)
+        return CiteformerRunnable(backend=backend, retriever=retriever, **settings)
 
     @override
     def as_tool(
@@ -297,7 +308,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
 
     @property
     @override
-    def InputType(self) -> Any:
+    def InputType(self) -> Any:  # the schema's shape; conversations are also read
         return CiteformerInput | str
 
     @property
@@ -321,21 +332,21 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         """The nested backend run's name: the backend's class (``MockBackend``...)."""
         return type(self.citeformer.backend).__name__
 
-    def _call_options(self, extra: Mapping[str, Any]) -> tuple[dict[str, Any], Scorer | None]:
-        """The core's options and the scorer for one call.
+    def _step(self, grounding: Grounding, extra: Mapping[str, Any], *, traced: bool) -> CallStep:
+        """One call's step; call and ``bind`` kwargs win over the fields.
 
-        Call and ``bind`` kwargs win over the fields: ``policy``, ``strict``,
-        ``marker_style``, ``verify`` and backend options alike.
+        That holds for ``policy``, ``strict``, ``marker_style``, ``verify`` and backend
+        options alike.
         """
         options = {**self.options, **extra}
         options.setdefault("policy", self.policy)  # the core checks a per-call one
         if self.strict is not None:
             options.setdefault("strict", self.strict)
-        verify = options.pop("verify", self.verify)
-        return options, self._scorer(check_verify(verify))
-
-    def _shaper(self, grounding: Grounding) -> Shaper:
-        return Shaper(self.output, grounding.documents, self._backend_name)
+        verify = check_verify(options.pop("verify", self.verify))
+        scorer = None if verify is None or verify is False else verify
+        if scorer is True:
+            scorer = self._default_scorer.get()
+        return CallStep(grounding, options, scorer, self.output, self._backend_name, traced=traced)
 
     def _ground(self, value: Any, config: RunnableConfig) -> Grounding:
         question = parse_input(value, has_retriever=self.retriever is not None)
@@ -343,7 +354,7 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         if items is None:
             assert self.retriever is not None
             items = self.retriever.invoke(question.text, config)
-        return ground(question.text, items, self.metadata_mapper, question.history)
+        return ground(question.text, items, self.metadata_mapper, question.history, self._chunking)
 
     async def _aground(self, value: Any, config: RunnableConfig) -> Grounding:
         question = parse_input(value, has_retriever=self.retriever is not None)
@@ -351,43 +362,22 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         if items is None:
             assert self.retriever is not None
             items = await self.retriever.ainvoke(question.text, config)
-        return ground(question.text, items, self.metadata_mapper, question.history)
+        return ground(question.text, items, self.metadata_mapper, question.history, self._chunking)
 
-    def _message_for(
-        self,
-        result: GenerationResult,
-        grounding: Grounding,
-        verification: VerificationReport | None = None,
-    ) -> Any:
-        shaper = Shaper("message", grounding.documents, self._backend_name)
-        return shaper.whole(result, verification)
-
-    def _scorer(self, verify: Scorer | bool | None) -> Scorer | None:
-        """The scorer a call verifies with (None: verification is off)."""
-        if verify is None or verify is False:
-            return None
-        if verify is True:
-            return self._default_scorer.get()
-        return verify
-
-    def _verify(self, result: GenerationResult, scorer: Scorer | None) -> VerificationReport | None:
-        return None if scorer is None else result.verify(scorer, **self.verify_options)
-
-    async def _averify(
-        self, result: GenerationResult, scorer: Scorer | None
-    ) -> VerificationReport | None:
-        return None if scorer is None else await result.averify(scorer, **self.verify_options)
+    @property
+    def _chunking(self) -> tuple[int, int] | None:
+        return None if self.chunk_size is None else (self.chunk_size, self.chunk_overlap)
 
     # -- invoke ---------------------------------------------------------------------
 
     @override
     def invoke(
-        self, input: CiteformerInput | str, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Any:
-        """Answer once; ``kwargs`` are extra backend options for this call."""
-        return self._call_with_config(_Bound(self._invoke), input, config, **kwargs)
+        self, input: RunnableInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> OutputT:
+        """Answer once; ``kwargs`` are per-call options (``policy``, backend options)."""
+        return self._call_with_config(Bound(self._invoke), input, config, **kwargs)
 
-    @_fixed_signature
+    @fixed_signature
     def _invoke(
         self,
         value: Any,
@@ -395,45 +385,35 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        grounding = self._ground(value, config)
-        options, scorer = self._call_options(kwargs)
-        report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
+        report = BackendRun(run_manager, config, self._run_name)
+        step = self._step(self._ground(value, config), kwargs, traced=report.active)
+        report.start(step.question, step.options)
         try:
-            result = self.citeformer.generate(
-                grounding.question, list(grounding.sources), **grounding.call_options(options)
-            )
+            result = self.citeformer.generate(step.question, step.sources, **step.call_options)
         except BaseException as exc:
             report.error(exc)
             raise
         try:
-            verification = self._verify(result, scorer)
+            verification = None
+            if step.scorer is not None:
+                verification = result.verify(step.scorer, **self.verify_options)
         except BaseException:
-            report.end(self._message_for(result, grounding))  # the backend call did finish
+            report.end(step.message(result))  # the backend call did finish
             raise
-        shaper = self._shaper(grounding)
-        output = shaper.whole(result, verification)
-        if report.active:
-            for marker in result.invalid_markers:
-                report.removed(marker)
-            for annotation in shaper.annotations(result, verification):
-                report.citation(annotation)
-            if verification is not None:
-                report.verification(verification)
-            report.end(
-                output
-                if self.output == "message"
-                else self._message_for(result, grounding, verification)
-            )
+        output, traces, message = step.whole(result, verification)
+        for trace in traces:
+            report.report(trace)
+        report.end(message)
         return output
 
     @override
     async def ainvoke(
-        self, input: CiteformerInput | str, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Any:
+        self, input: RunnableInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> OutputT:
         """Answer once on citeformer's native async path (``Citeformer.agenerate``)."""
-        return await self._acall_with_config(_Bound(self._ainvoke), input, config, **kwargs)
+        return await self._acall_with_config(Bound(self._ainvoke), input, config, **kwargs)
 
-    @_fixed_signature
+    @fixed_signature
     async def _ainvoke(
         self,
         value: Any,
@@ -441,37 +421,27 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Any:
-        grounding = await self._aground(value, config)
-        options, scorer = self._call_options(kwargs)
         report = AsyncBackendRun(run_manager, config, self._run_name)
-        await report.start(grounding.question, options)
+        step = self._step(await self._aground(value, config), kwargs, traced=report.active)
+        await report.start(step.question, step.options)
         try:
             result = await self.citeformer.agenerate(
-                grounding.question, list(grounding.sources), **grounding.call_options(options)
+                step.question, step.sources, **step.call_options
             )
         except BaseException as exc:
             await report.error(exc)
             raise
         try:
-            verification = await self._averify(result, scorer)
+            verification = None
+            if step.scorer is not None:
+                verification = await result.averify(step.scorer, **self.verify_options)
         except BaseException:
-            await report.end(self._message_for(result, grounding))  # the backend call finished
+            await report.end(step.message(result))  # the backend call did finish
             raise
-        shaper = self._shaper(grounding)
-        output = shaper.whole(result, verification)
-        if report.active:
-            for marker in result.invalid_markers:
-                await report.removed(marker)
-            for annotation in shaper.annotations(result, verification):
-                await report.citation(annotation)
-            if verification is not None:
-                await report.verification(verification)
-            message = (
-                output
-                if self.output == "message"
-                else self._message_for(result, grounding, verification)
-            )
-            await report.end(message)
+        output, traces, message = step.whole(result, verification)
+        for trace in traces:
+            await report.report(trace)
+        await report.end(message)
         return output
 
     # -- streaming ------------------------------------------------------------------
@@ -479,23 +449,23 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
     @override
     def transform(
         self,
-        input: Iterator[CiteformerInput | str],
+        input: Iterator[RunnableInput],
         config: RunnableConfig | None = None,
         **kwargs: Any,
-    ) -> Iterator[Any]:
+    ) -> Iterator[OutputT]:
         """Stream the answer; the input stream is joined first (it holds the question)."""
         yield from self._transform_stream_with_config(
-            input, _Bound(self._transform), config, **kwargs
+            input, Bound(self._transform), config, **kwargs
         )
 
     @override
     def stream(
-        self, input: CiteformerInput | str, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> Iterator[Any]:
+        self, input: RunnableInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[OutputT]:
         """Stream the answer: text chunks never hold part of a marker."""
         yield from self.transform(iter([input]), config, **kwargs)
 
-    @_fixed_signature
+    @fixed_signature
     def _transform(
         self,
         chunks: Iterator[Any],
@@ -503,59 +473,45 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> Iterator[Any]:
-        grounding = self._ground(_collect(chunks), config)
-        options, scorer = self._call_options(kwargs)
-        stream = self.citeformer.stream(
-            grounding.question, list(grounding.sources), **grounding.call_options(options)
-        )
-        shaper = self._shaper(grounding)
-        completed: GenerationResult | None = None  # held for verification
-        report = BackendRun(run_manager, config, self._run_name, grounding.question, options)
+        report = BackendRun(run_manager, config, self._run_name)
+        step = self._step(self._ground(collect(chunks), config), kwargs, traced=report.active)
+        stream = self.citeformer.stream(step.question, step.sources, **step.call_options)
         try:
-            yield from shaper.start()
+            report.start(step.question, step.options)
+            yield from step.start()
             for event in stream.events():
-                if isinstance(event, TextDelta):
-                    if report.active:
-                        report.chunk(text_chunk(event.text))
-                    yield shaper.text(event.text)
-                elif isinstance(event, CitationEvent):
-                    annotation = citation_annotation(
-                        event.citation, grounding.sources, grounding.documents
-                    )
-                    report.citation(annotation)
-                    # Verified: the chunk comes with its verdict, after the stream.
-                    if scorer is None and (chunk := shaper.citation(annotation)) is not None:
-                        yield chunk
-                elif isinstance(event, MarkerRemoved):
-                    report.removed(event.marker)
-                elif isinstance(event, Completed):
-                    if scorer is not None:
-                        completed = event.result
-                    elif end := shaper.end(event.result):
-                        yield end
+                for item in step.on_event(event):
+                    if type(item) is Trace:
+                        report.report(item)
+                    else:
+                        yield item
             report.end()
         except BaseException as exc:
             report.error(exc)
             raise
         finally:
             stream.close()
-        if completed is not None:
-            verification = completed.verify(scorer, **self.verify_options)
-            report.verification(verification)
-            yield from shaper.verified(completed, verification)
+        if step.completed is not None and step.scorer is not None:
+            verification = step.completed.verify(step.scorer, **self.verify_options)
+            for item in step.verified(verification):
+                if type(item) is Trace:
+                    report.report(item)
+                else:
+                    yield item
 
     @override
     async def atransform(
         self,
-        input: AsyncIterator[CiteformerInput | str],
+        input: AsyncIterator[RunnableInput],
         config: RunnableConfig | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[OutputT]:
         """Async :meth:`transform` on citeformer's native async stream."""
         # aclosing: `async for` alone leaves an abandoned inner generator to the
         # garbage collector, and the backend stream open until then.
-        stream = self._atransform_stream_with_config(
-            input, _Bound(self._atransform), config, **kwargs
+        stream = cast(
+            AsyncGenerator[OutputT, None],  # an async generator, typed as an iterator
+            self._atransform_stream_with_config(input, Bound(self._atransform), config, **kwargs),
         )
         async with aclosing(stream):
             async for chunk in stream:
@@ -563,15 +519,15 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
 
     @override
     async def astream(
-        self, input: CiteformerInput | str, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
+        self, input: RunnableInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[OutputT]:
         """Async :meth:`stream`; cancelling the consumer closes the backend stream."""
-        stream = self.atransform(_once(input), config, **kwargs)
+        stream = cast(AsyncGenerator[OutputT, None], self.atransform(once(input), config, **kwargs))
         async with aclosing(stream):
             async for chunk in stream:
                 yield chunk
 
-    @_fixed_signature
+    @fixed_signature
     async def _atransform(
         self,
         chunks: AsyncIterator[Any],
@@ -579,46 +535,30 @@ class CiteformerRunnable(RunnableSerializable[CiteformerInput | str, Any]):
         config: RunnableConfig,
         **kwargs: Any,
     ) -> AsyncIterator[Any]:
-        grounding = await self._aground(await _acollect(chunks), config)
-        options, scorer = self._call_options(kwargs)
-        stream = self.citeformer.astream(
-            grounding.question, list(grounding.sources), **grounding.call_options(options)
-        )
-        shaper = self._shaper(grounding)
-        completed: GenerationResult | None = None  # held for verification
         report = AsyncBackendRun(run_manager, config, self._run_name)
+        grounding = await self._aground(await acollect(chunks), config)
+        step = self._step(grounding, kwargs, traced=report.active)
+        stream = self.citeformer.astream(step.question, step.sources, **step.call_options)
         try:
-            await report.start(grounding.question, options)
-            for chunk in shaper.start():
+            await report.start(step.question, step.options)
+            for chunk in step.start():
                 yield chunk
             async for event in stream.events():
-                if isinstance(event, TextDelta):
-                    if report.active:
-                        await report.chunk(text_chunk(event.text))
-                    yield shaper.text(event.text)
-                elif isinstance(event, CitationEvent):
-                    annotation = citation_annotation(
-                        event.citation, grounding.sources, grounding.documents
-                    )
-                    await report.citation(annotation)
-                    # Verified: the chunk comes with its verdict, after the stream.
-                    if scorer is None and (chunk := shaper.citation(annotation)) is not None:
-                        yield chunk
-                elif isinstance(event, MarkerRemoved):
-                    await report.removed(event.marker)
-                elif isinstance(event, Completed):
-                    if scorer is not None:
-                        completed = event.result
-                    elif end := shaper.end(event.result):
-                        yield end
+                for item in step.on_event(event):
+                    if type(item) is Trace:
+                        await report.report(item)
+                    else:
+                        yield item
             await report.end()
         except BaseException as exc:
             await report.error(exc)
             raise
         finally:
             await stream.aclose()
-        if completed is not None:
-            verification = await completed.averify(scorer, **self.verify_options)
-            await report.verification(verification)
-            for chunk in shaper.verified(completed, verification):
-                yield chunk
+        if step.completed is not None and step.scorer is not None:
+            verification = await step.completed.averify(step.scorer, **self.verify_options)
+            for item in step.verified(verification):
+                if type(item) is Trace:
+                    await report.report(item)
+                else:
+                    yield item

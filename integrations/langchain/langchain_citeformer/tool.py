@@ -34,7 +34,7 @@ class CitedQuestion(BaseModel):
 
 
 def citeformer_tool(
-    runnable: CiteformerRunnable,
+    runnable: CiteformerRunnable[Any],
     *,
     name: str = DEFAULT_NAME,
     description: str = DEFAULT_DESCRIPTION,

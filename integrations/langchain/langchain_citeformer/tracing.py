@@ -19,7 +19,8 @@ configuration (environment look-ups included) happens per call.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from citeformer import InvalidMarker
 from citeformer.verify import VerificationReport
@@ -45,12 +46,45 @@ VERIFICATION_EVENT = "citeformer_verification"
 """Custom event name, one per verified answer; data is the report's ``to_dict()``."""
 
 
-def _serialized(backend: str) -> dict[str, Any]:
-    return {"lc": 1, "type": "not_implemented", "id": ["citeformer", backend], "name": backend}
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """One report a call makes to the callbacks: a streamed chunk or a custom event.
+
+    The runnable's pure step (:mod:`langchain_citeformer.steps`) produces these; the
+    sync and async runs deliver them.
+
+    Attributes:
+        event: A custom event name, or :data:`CHUNK` for a streamed message chunk.
+        data: The event's data, or the ``AIMessageChunk``.
+    """
+
+    event: str
+    data: Any
 
 
-def _removed(marker: InvalidMarker) -> dict[str, Any]:
-    return {"text": marker.text, "start": marker.start, "end": marker.end, "reason": marker.reason}
+CHUNK = "citeformer_chunk"
+"""The :class:`Trace` event of a streamed chunk of the nested run (not a custom event)."""
+
+
+def chunk_trace(chunk: AIMessageChunk) -> Trace:
+    """The nested run's report of one streamed chunk."""
+    return Trace(CHUNK, chunk)
+
+
+def citation_trace(annotation: types.Citation) -> Trace:
+    """The custom event of one resolved citation."""
+    return Trace(CITATION_EVENT, annotation)
+
+
+def removed_trace(marker: InvalidMarker) -> Trace:
+    """The custom event of one removed marker."""
+    data = {"text": marker.text, "start": marker.start, "end": marker.end, "reason": marker.reason}
+    return Trace(MARKER_REMOVED_EVENT, data)
+
+
+def verification_trace(report: VerificationReport) -> Trace:
+    """The custom event of the answer's verification report."""
+    return Trace(VERIFICATION_EVENT, report.to_dict())
 
 
 class _Accumulator:
@@ -67,125 +101,106 @@ class _Accumulator:
         return LLMResult(generations=[[ChatGeneration(message=final)]])
 
 
-class BackendRun:
-    """Sync reporting for one call; see the module docstring.
+_Manager = TypeVar("_Manager", CallbackManagerForChainRun, AsyncCallbackManagerForChainRun)
+_LLMRun = TypeVar("_LLMRun", CallbackManagerForLLMRun, AsyncCallbackManagerForLLMRun)
+
+
+class _Run(Generic[_Manager, _LLMRun]):
+    """What the sync and async runs share: the state and the callbacks' arguments.
 
     Args:
         run_manager: The runnable's run.
         config: The runnable's child config (callbacks point at its run).
         backend: The backend's name (the nested run's name).
-        question: The question (the nested run's input message).
-        options: The call's options, reported as invocation parameters.
     """
 
-    def __init__(
-        self,
-        run_manager: CallbackManagerForChainRun,
-        config: RunnableConfig,
-        backend: str,
-        question: str,
-        options: dict[str, Any],
-    ) -> None:
+    def __init__(self, run_manager: _Manager, config: RunnableConfig, backend: str) -> None:
+        self._run_manager: _Manager = run_manager
         self._config = config
+        self._backend = backend
         self.active = bool(run_manager.inheritable_handlers)  # the child's handlers
-        self._run: CallbackManagerForLLMRun | None = None
+        self._run: _LLMRun | None = None
         self._seen = _Accumulator()
+
+    def _opening(self, question: str, options: dict[str, Any]) -> dict[str, Any]:
+        """``on_chat_model_start``'s arguments for the nested run."""
+        return {
+            "serialized": {
+                "lc": 1,
+                "type": "not_implemented",
+                "id": ["citeformer", self._backend],
+                "name": self._backend,
+            },
+            "messages": [[HumanMessage(question)]],
+            "name": self._backend,
+            "invocation_params": {"backend": self._backend, **options},
+        }
+
+    def _token(self, chunk: AIMessageChunk) -> tuple[str, ChatGenerationChunk]:
+        self._seen.add(chunk)
+        return chunk.text, ChatGenerationChunk(message=chunk)
+
+    def _closing(self) -> _LLMRun | None:
+        """The open nested run, now marked closed (None: none is open)."""
+        run, self._run = self._run, None
+        return run
+
+
+class BackendRun(_Run[CallbackManagerForChainRun, CallbackManagerForLLMRun]):
+    """Sync reporting for one call; see the module docstring."""
+
+    def start(self, question: str, options: dict[str, Any]) -> None:
+        """Open the nested run (the question is its input, the options its parameters)."""
         if self.active:
-            (self._run,) = run_manager.get_child().on_chat_model_start(
-                _serialized(backend),
-                [[HumanMessage(question)]],
-                name=backend,
-                invocation_params={"backend": backend, **options},
+            (self._run,) = self._run_manager.get_child().on_chat_model_start(
+                **self._opening(question, options)
             )
 
-    def chunk(self, chunk: AIMessageChunk) -> None:
-        """Report one streamed message chunk."""
-        if self._run is not None:
-            self._seen.add(chunk)
-            self._run.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
-
-    def citation(self, annotation: types.Citation) -> None:
-        """Dispatch the custom event for one resolved citation."""
-        if self.active:
-            dispatch_custom_event(CITATION_EVENT, annotation, config=self._config)
-
-    def removed(self, marker: InvalidMarker) -> None:
-        """Dispatch the custom event for one removed marker."""
-        if self.active:
-            dispatch_custom_event(MARKER_REMOVED_EVENT, _removed(marker), config=self._config)
-
-    def verification(self, report: VerificationReport) -> None:
-        """Dispatch the custom event for the answer's verification report."""
-        if self.active:
-            dispatch_custom_event(VERIFICATION_EVENT, report.to_dict(), config=self._config)
+    def report(self, trace: Trace) -> None:
+        """Deliver one chunk or custom event."""
+        if trace.event == CHUNK:
+            if self._run is not None:
+                token, chunk = self._token(trace.data)
+                self._run.on_llm_new_token(token, chunk=chunk)
+        elif self.active:
+            dispatch_custom_event(trace.event, trace.data, config=self._config)
 
     def end(self, message: BaseMessage | None = None) -> None:
         """Close the nested run (``message``: the whole answer, when not streamed)."""
-        if self._run is not None:
-            self._run.on_llm_end(self._seen.result(message))
-            self._run = None
+        if (run := self._closing()) is not None:
+            run.on_llm_end(self._seen.result(message))
 
     def error(self, error: BaseException) -> None:
         """Close the nested run with an error (including cancellation)."""
-        if self._run is not None:
-            self._run.on_llm_error(error)
-            self._run = None
+        if (run := self._closing()) is not None:
+            run.on_llm_error(error)
 
 
-class AsyncBackendRun:
+class AsyncBackendRun(_Run[AsyncCallbackManagerForChainRun, AsyncCallbackManagerForLLMRun]):
     """Async reporting for one call; see :class:`BackendRun`."""
-
-    def __init__(
-        self, run_manager: AsyncCallbackManagerForChainRun, config: RunnableConfig, backend: str
-    ) -> None:
-        self._config = config
-        self._backend = backend
-        self._run_manager = run_manager
-        self.active = bool(run_manager.inheritable_handlers)  # the child's handlers
-        self._run: AsyncCallbackManagerForLLMRun | None = None
-        self._seen = _Accumulator()
 
     async def start(self, question: str, options: dict[str, Any]) -> None:
         """Open the nested run."""
         if self.active:
             (self._run,) = await self._run_manager.get_child().on_chat_model_start(
-                _serialized(self._backend),
-                [[HumanMessage(question)]],
-                name=self._backend,
-                invocation_params={"backend": self._backend, **options},
+                **self._opening(question, options)
             )
 
-    async def chunk(self, chunk: AIMessageChunk) -> None:
-        """Report one streamed message chunk."""
-        if self._run is not None:
-            self._seen.add(chunk)
-            await self._run.on_llm_new_token(chunk.text, chunk=ChatGenerationChunk(message=chunk))
-
-    async def citation(self, annotation: types.Citation) -> None:
-        """Dispatch the custom event for one resolved citation."""
-        if self.active:
-            await adispatch_custom_event(CITATION_EVENT, annotation, config=self._config)
-
-    async def removed(self, marker: InvalidMarker) -> None:
-        """Dispatch the custom event for one removed marker."""
-        if self.active:
-            await adispatch_custom_event(
-                MARKER_REMOVED_EVENT, _removed(marker), config=self._config
-            )
-
-    async def verification(self, report: VerificationReport) -> None:
-        """Dispatch the custom event for the answer's verification report."""
-        if self.active:
-            await adispatch_custom_event(VERIFICATION_EVENT, report.to_dict(), config=self._config)
+    async def report(self, trace: Trace) -> None:
+        """Deliver one chunk or custom event."""
+        if trace.event == CHUNK:
+            if self._run is not None:
+                token, chunk = self._token(trace.data)
+                await self._run.on_llm_new_token(token, chunk=chunk)
+        elif self.active:
+            await adispatch_custom_event(trace.event, trace.data, config=self._config)
 
     async def end(self, message: BaseMessage | None = None) -> None:
         """Close the nested run (``message``: the whole answer, when not streamed)."""
-        if self._run is not None:
-            run, self._run = self._run, None
+        if (run := self._closing()) is not None:
             await run.on_llm_end(self._seen.result(message))
 
     async def error(self, error: BaseException) -> None:
         """Close the nested run with an error (including cancellation)."""
-        if self._run is not None:
-            run, self._run = self._run, None
+        if (run := self._closing()) is not None:
             await run.on_llm_error(error)

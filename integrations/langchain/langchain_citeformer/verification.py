@@ -29,7 +29,7 @@ from citeformer.verify.setting import (  # the setting is checked in the core, f
 from langchain_core.messages import BaseMessage
 from langchain_core.messages import content as types
 
-VERIFICATION_KEY = "citeformer_verification"
+VERIFICATION_KEY = "verification"
 """``response_metadata`` key of the verification report, in its JSON form."""
 DICT_VERIFICATION_KEY = "verification"
 """The ``output="dict"`` key of the verification report, in its JSON form."""

@@ -100,15 +100,15 @@ def test_configurable_policy_and_verify() -> None:
     cite.invoke(ASK, config={"configurable": {"policy": "required"}})
     assert backend.calls[-1][0] is Policy.REQUIRED
     checked = cite.invoke(ASK, config={"configurable": {"verify": lambda p, h: 0.9}})
-    assert "citeformer_verification" in checked.response_metadata
+    assert "verification" in checked.response_metadata
 
 
 def test_bound_verify_turns_verification_on_for_that_call() -> None:
     cite = CiteformerRunnable(backend=Recording())
     plain = cite.invoke(ASK)
     verified = cite.bind(verify=lambda premise, hypothesis: 0.9).invoke(ASK)
-    assert "citeformer_verification" not in plain.response_metadata
-    assert "citeformer_verification" in verified.response_metadata
+    assert "verification" not in plain.response_metadata
+    assert "verification" in verified.response_metadata
 
 
 def test_a_bad_bound_policy_is_a_clear_error() -> None:

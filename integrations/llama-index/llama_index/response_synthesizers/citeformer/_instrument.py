@@ -23,17 +23,21 @@ import inspect
 import os
 from collections.abc import Callable, Coroutine
 from contextvars import Token
-from typing import Any, ParamSpec, TypeVar
+from types import TracebackType
+from typing import Any, ParamSpec, Self, TypeVar
 
-from llama_index.core.instrumentation import (
+from llama_index.core.instrumentation.event_handlers import NullEventHandler
+from llama_index.core.instrumentation.span import active_span_id
+from llama_index.core.instrumentation.span_handlers import NullSpanHandler
+
+# Not re-exported explicitly by llama_index.core.instrumentation (no __all__ there):
+# imported from the package that defines them, which llama-index-core re-exports.
+from llama_index_instrumentation.dispatcher import (
     DISPATCHER_SPAN_DECORATED_ATTR,
     Dispatcher,
-    NullEventHandler,
-    NullSpanHandler,
+    active_instrument_tags,
 )
-from llama_index.core.instrumentation.dispatcher import active_instrument_tags
-from llama_index.core.instrumentation.events.span import SpanDropEvent
-from llama_index.core.instrumentation.span import active_span_id
+from llama_index_instrumentation.events.span import SpanDropEvent
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -68,9 +72,14 @@ def _span_uuid() -> str:
 
 
 class _Span:
-    """One open span: entered on creation, then :meth:`exit` or :meth:`drop`."""
+    """One open span, as a context manager: entered on creation, closed on exit.
 
-    __slots__ = ("bound_args", "dispatcher", "id_", "instance", "token")
+    The body reports success with :meth:`exit`; an exception leaving the body before
+    that drops the span (a failure inside :meth:`exit` itself, from a handler, does not:
+    the span was already reported).
+    """
+
+    __slots__ = ("bound_args", "dispatcher", "exited", "id_", "instance", "token")
 
     def __init__(
         self,
@@ -83,6 +92,7 @@ class _Span:
     ) -> None:
         self.dispatcher = dispatcher
         self.instance = instance
+        self.exited = False
         self.bound_args = signature.bind(*args, **kwargs)
         self.id_ = f"{type(instance).__name__}.{name}-{_span_uuid()}"
         self.token: Token[str | None] = active_span_id.set(self.id_)
@@ -95,56 +105,74 @@ class _Span:
             tags=active_instrument_tags.get(),
         )
 
-    def exit(self, result: Any) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def exit(self, result: R) -> R:
+        """Report the method's result to the handlers; returns it."""
+        self.exited = True
         self.dispatcher.span_exit(
             id_=self.id_, bound_args=self.bound_args, instance=self.instance, result=result
         )
+        return result
 
-    def drop(self, error: BaseException) -> None:
-        self.dispatcher.event(SpanDropEvent(span_id=self.id_, err_str=str(error)))
-        self.dispatcher.span_drop(
-            id_=self.id_, bound_args=self.bound_args, instance=self.instance, err=error
-        )
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if error is not None and not self.exited:
+                self.dispatcher.event(SpanDropEvent(span_id=self.id_, err_str=str(error)))
+                self.dispatcher.span_drop(
+                    id_=self.id_, bound_args=self.bound_args, instance=self.instance, err=error
+                )
+        finally:
+            active_span_id.reset(self.token)
 
-    def close(self) -> None:
-        active_span_id.reset(self.token)
+
+class _Method:
+    """What both decorators compute once per method: its bound signature and name."""
+
+    __slots__ = ("dispatcher", "name", "signature")
+
+    def __init__(self, dispatcher: Dispatcher, method: Callable[..., Any]) -> None:
+        signature = inspect.signature(method)
+        # What ``Dispatcher.span`` binds: the bound method's signature (no ``self``).
+        self.signature = signature.replace(parameters=tuple(signature.parameters.values())[1:])
+        self.name = method.__name__
+        self.dispatcher = dispatcher
+
+    def observed(self) -> bool:
+        """Whether a span or an event of this call would reach a handler."""
+        return receives_spans(self.dispatcher) or receives_events(self.dispatcher)
+
+    def open(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Span:
+        """Enter the span of one call (``args[0]`` is the instance)."""
+        return _Span(self.dispatcher, self.signature, self.name, args[0], args[1:], kwargs)
 
 
-def _without_self(method: Callable[..., Any]) -> inspect.Signature:
-    """The method's signature as the bound method has it (what ``Dispatcher.span`` binds)."""
-    signature = inspect.signature(method)
-    return signature.replace(parameters=tuple(signature.parameters.values())[1:])
-
-
-def _observed(dispatcher: Dispatcher) -> bool:
-    return receives_spans(dispatcher) or receives_events(dispatcher)
+def _decorated(wrapper: Callable[P, R]) -> Callable[P, R]:
+    # Tells LlamaIndex's DispatcherSpanMixin not to wrap the method a second time.
+    setattr(wrapper, DISPATCHER_SPAN_DECORATED_ATTR, True)
+    return wrapper
 
 
 def span(dispatcher: Dispatcher) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a sync method: a span per call, as ``dispatcher.span`` makes one."""
 
     def decorate(method: Callable[P, R]) -> Callable[P, R]:
-        signature = _without_self(method)
-        name = method.__name__
+        spanned = _Method(dispatcher, method)
 
         @functools.wraps(method)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not _observed(dispatcher):
+            if not spanned.observed():
                 return method(*args, **kwargs)
-            opened = _Span(dispatcher, signature, name, args[0], args[1:], kwargs)
-            try:
-                result = method(*args, **kwargs)
-            except BaseException as error:
-                opened.drop(error)
-                raise
-            else:
-                opened.exit(result)
-                return result
-            finally:
-                opened.close()
+            with spanned.open(args, kwargs) as opened:
+                return opened.exit(method(*args, **kwargs))
 
-        setattr(wrapper, DISPATCHER_SPAN_DECORATED_ATTR, True)
-        return wrapper
+        return _decorated(wrapper)
 
     return decorate
 
@@ -157,26 +185,15 @@ def aspan(
     def decorate(
         method: Callable[P, Coroutine[Any, Any, R]],
     ) -> Callable[P, Coroutine[Any, Any, R]]:
-        signature = _without_self(method)
-        name = method.__name__
+        spanned = _Method(dispatcher, method)
 
         @functools.wraps(method)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not _observed(dispatcher):
+            if not spanned.observed():
                 return await method(*args, **kwargs)
-            opened = _Span(dispatcher, signature, name, args[0], args[1:], kwargs)
-            try:
-                result = await method(*args, **kwargs)
-            except BaseException as error:
-                opened.drop(error)
-                raise
-            else:
-                opened.exit(result)
-                return result
-            finally:
-                opened.close()
+            with spanned.open(args, kwargs) as opened:
+                return opened.exit(await method(*args, **kwargs))
 
-        setattr(wrapper, DISPATCHER_SPAN_DECORATED_ATTR, True)
-        return wrapper
+        return _decorated(wrapper)
 
     return decorate

@@ -9,10 +9,11 @@ citeformer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypedDict
 
-import llama_index.core.instrumentation as instrument
 from llama_index.core.base.response.schema import (
     RESPONSE_TYPE,
     AsyncStreamingResponse,
@@ -29,7 +30,6 @@ from llama_index.core.prompts.mixin import PromptDictType
 from llama_index.core.response_synthesizers.base import BaseSynthesizer, QueryTextType
 from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, QueryBundle
 from llama_index.core.settings import Settings
-from llama_index.core.types import RESPONSE_TEXT_TYPE
 from llama_index.response_synthesizers.citeformer._instrument import (
     aspan,
     receives_events,
@@ -41,7 +41,7 @@ from llama_index.response_synthesizers.citeformer.nodes import (
     default_node_to_csl,
     nodes_to_sources,
 )
-from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCall
+from llama_index.response_synthesizers.citeformer.results import CitedCall
 from llama_index.response_synthesizers.citeformer.streaming import (
     AsyncCitationStream,
     CitationStream,
@@ -49,9 +49,11 @@ from llama_index.response_synthesizers.citeformer.streaming import (
 from llama_index.response_synthesizers.citeformer.verification import (
     LazyDefault,
     Verifier,
+    VerifySetting,
     check_verify,
     check_verify_options,
 )
+from llama_index_instrumentation import get_dispatcher  # core does not re-export it explicitly
 
 from citeformer import (
     AsyncStreamingResult,
@@ -65,7 +67,26 @@ from citeformer import (
 )
 from citeformer.verify import Scorer, VerificationReport
 
-dispatcher = instrument.get_dispatcher(__name__)
+dispatcher = get_dispatcher(__name__)
+
+_Arguments: TypeAlias = tuple[str, list[Source], Policy | str | None]
+"""``(prompt, sources, policy)``: the positional arguments of every citeformer call."""
+
+
+class SynthesizerOptions(TypedDict, total=False):
+    """:class:`CiteformerSynthesizer`'s keyword options but ``streaming`` (see there).
+
+    What the chat engine's ``**synthesizer_options`` take, typed for type checkers.
+    """
+
+    policy: Policy | str | None
+    metadata_mode: MetadataMode
+    node_to_csl: NodeToCSL
+    options: Mapping[str, Any] | None
+    empty_response: str | None
+    callback_manager: CallbackManager | None
+    verify: VerifySetting
+    verify_options: Mapping[str, Any] | None
 
 
 class CiteformerSynthesizer(BaseSynthesizer):
@@ -135,7 +156,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
         options: Mapping[str, Any] | None = None,
         empty_response: str | None = None,
         callback_manager: CallbackManager | None = None,
-        verify: Scorer | Callable[[str, str], float] | bool | None = None,
+        verify: VerifySetting = None,
         verify_options: Mapping[str, Any] | None = None,
     ) -> None:
         # BaseSynthesizer.__init__ is deliberately not called: it resolves Settings.llm
@@ -218,12 +239,15 @@ class CiteformerSynthesizer(BaseSynthesizer):
 
     # -- per-call preparation -------------------------------------------------------
 
-    def _call_options(self, response_kwargs: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    def _arguments(
+        self, query_str: str, sources: list[Source], response_kwargs: Mapping[str, Any]
+    ) -> tuple[_Arguments, dict[str, Any]]:
+        """The citeformer call's positional arguments and options (per call wins)."""
         options = {**self._options, **response_kwargs}
-        policy = options.pop("policy", self._policy)
+        policy: Policy | str | None = options.pop("policy", self._policy)
         options.pop("verify", None)  # see _verifier
         options.pop("verify_options", None)
-        return policy, options
+        return (query_str, sources, policy), options
 
     def _verifier(self, response_kwargs: Mapping[str, Any]) -> Verifier | None:
         """This call's verification (``verify=``/``verify_options=`` per call win)."""
@@ -238,7 +262,7 @@ class CiteformerSynthesizer(BaseSynthesizer):
             else self._verify_options
         )
         scorer = self._default_scorer.get() if setting is True else setting
-        assert isinstance(scorer, Scorer)
+        assert isinstance(scorer, Scorer)  # check_verify never returns False
         return Verifier(scorer, options)
 
     def _prepare(
@@ -259,6 +283,38 @@ class CiteformerSynthesizer(BaseSynthesizer):
     def _bundle(query: QueryTextType) -> QueryBundle:
         return QueryBundle(query_str=query) if isinstance(query, str) else query
 
+    @contextmanager
+    def _synthesis(
+        self,
+        query: QueryTextType,
+        nodes: Sequence[NodeWithScore],
+        additional_source_nodes: Sequence[NodeWithScore] | None,
+        response_kwargs: Mapping[str, Any],
+    ) -> Iterator[_Synthesis]:
+        """Everything around the one citeformer call of ``synthesize``/``asynthesize``.
+
+        Dispatches ``SynthesizeStartEvent``, numbers the nodes and opens the legacy
+        callback event; the body makes the call and hands its response to
+        :meth:`_Synthesis.done`; then the callback event and ``SynthesizeEndEvent``
+        get it. An error in the body skips the end event, as LlamaIndex's own do.
+        """
+        bundle = self._bundle(query)
+        observed = receives_events(dispatcher)
+        if observed:
+            dispatcher.event(SynthesizeStartEvent(query=bundle))
+        call = self._prepare(
+            nodes, additional_source_nodes, verifier=self._verifier(response_kwargs)
+        )
+        synthesis = _Synthesis(bundle.query_str, call)
+        with self._callback_manager.event(
+            CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
+        ) as event:
+            yield synthesis
+            event.on_end(payload={EventPayload.RESPONSE: synthesis.response})
+        if observed:
+            assert synthesis.response is not None  # the body returns through done()
+            dispatcher.event(SynthesizeEndEvent(query=bundle, response=synthesis.response))
+
     def _finish(
         self,
         call: CitedCall,
@@ -273,34 +329,24 @@ class CiteformerSynthesizer(BaseSynthesizer):
     # -- the citeformer calls (spans of their own) -----------------------------------
 
     @span(dispatcher)
-    def _cite(self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]) -> Any:
-        policy, options = self._call_options(response_kwargs)
+    def _cite(
+        self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]
+    ) -> Response | StreamingResponse:
+        args, options = self._arguments(query_str, call.sources, response_kwargs)
         if self._streaming:
-            stream = CitationStream(
-                self._citeformer.stream(query_str, call.sources, policy, **options), call
-            )
-            call.metadata[STREAM] = stream
-            return StreamingResponse(
-                stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
-            )
-        result = self._citeformer.generate(query_str, call.sources, policy, **options)
-        verification = None if call.verifier is None else call.verifier.verify(result)
-        return self._finish(call, result, verification)
+            return CitationStream(self._citeformer.stream(*args, **options), call).response()
+        result = self._citeformer.generate(*args, **options)
+        verifier = call.verifier
+        return self._finish(call, result, None if verifier is None else verifier.verify(result))
 
     @aspan(dispatcher)
     async def _acite(
         self, query_str: str, call: CitedCall, response_kwargs: Mapping[str, Any]
-    ) -> Any:
-        policy, options = self._call_options(response_kwargs)
+    ) -> Response | AsyncStreamingResponse:
+        args, options = self._arguments(query_str, call.sources, response_kwargs)
         if self._streaming:
-            stream = AsyncCitationStream(
-                self._citeformer.astream(query_str, call.sources, policy, **options), call
-            )
-            call.metadata[STREAM] = stream
-            return AsyncStreamingResponse(
-                stream.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
-            )
-        result = await self._citeformer.agenerate(query_str, call.sources, policy, **options)
+            return AsyncCitationStream(self._citeformer.astream(*args, **options), call).response()
+        result = await self._citeformer.agenerate(*args, **options)
         verifier = call.verifier
         verification = None if verifier is None else await verifier.averify(result)
         return self._finish(call, result, verification)
@@ -330,21 +376,8 @@ class CiteformerSynthesizer(BaseSynthesizer):
         """
         if not nodes:  # LlamaIndex's own empty-response path; the backend is not called
             return super().synthesize(query, nodes, additional_source_nodes, **response_kwargs)
-        bundle = self._bundle(query)
-        observed = receives_events(dispatcher)
-        if observed:
-            dispatcher.event(SynthesizeStartEvent(query=bundle))
-        call = self._prepare(
-            nodes, additional_source_nodes, verifier=self._verifier(response_kwargs)
-        )
-        with self._callback_manager.event(
-            CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
-        ) as event:
-            response: RESPONSE_TYPE = self._cite(bundle.query_str, call, response_kwargs)
-            event.on_end(payload={EventPayload.RESPONSE: response})
-        if observed:
-            dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
-        return response
+        with self._synthesis(query, nodes, additional_source_nodes, response_kwargs) as synthesis:
+            return synthesis.done(self._cite(synthesis.query_str, synthesis.call, response_kwargs))
 
     @aspan(dispatcher)
     async def asynthesize(
@@ -359,50 +392,59 @@ class CiteformerSynthesizer(BaseSynthesizer):
             return await super().asynthesize(
                 query, nodes, additional_source_nodes, **response_kwargs
             )
-        bundle = self._bundle(query)
-        observed = receives_events(dispatcher)
-        if observed:
-            dispatcher.event(SynthesizeStartEvent(query=bundle))
-        call = self._prepare(
-            nodes, additional_source_nodes, verifier=self._verifier(response_kwargs)
-        )
-        with self._callback_manager.event(
-            CBEventType.SYNTHESIZE, payload={EventPayload.QUERY_STR: bundle.query_str}
-        ) as event:
-            response: RESPONSE_TYPE = await self._acite(bundle.query_str, call, response_kwargs)
-            event.on_end(payload={EventPayload.RESPONSE: response})
-        if observed:
-            dispatcher.event(SynthesizeEndEvent(query=bundle, response=response))
-        return response
+        with self._synthesis(query, nodes, additional_source_nodes, response_kwargs) as synthesis:
+            response = await self._acite(synthesis.query_str, synthesis.call, response_kwargs)
+            return synthesis.done(response)
 
     # -- text-chunk entry points (no node identity: plain sources, plain text) --------
 
     @span(dispatcher)
     def get_response(
         self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
-    ) -> RESPONSE_TEXT_TYPE:
+    ) -> str | Generator[str, None, None]:
         """Answer from bare text chunks (``text_chunks[i]`` is source ``i + 1``).
 
         Returns the answer text, or a generator of text chunks when streaming. Prefer
         :meth:`synthesize`, which keeps node identity and returns the citations.
         """
-        policy, options = self._call_options(response_kwargs)
-        sources = [Source(chunk) for chunk in text_chunks]
+        args, options = self._arguments(query_str, _chunks(text_chunks), response_kwargs)
         if self._streaming:
-            return _tokens(self._citeformer.stream(query_str, sources, policy, **options))
-        return self._citeformer.generate(query_str, sources, policy, **options).text
+            return _tokens(self._citeformer.stream(*args, **options))
+        return self._citeformer.generate(*args, **options).text
 
     @aspan(dispatcher)
     async def aget_response(
         self, query_str: str, text_chunks: Sequence[str], **response_kwargs: Any
-    ) -> RESPONSE_TEXT_TYPE:
+    ) -> str | AsyncGenerator[str, None]:
         """Async :meth:`get_response` (an async generator when streaming)."""
-        policy, options = self._call_options(response_kwargs)
-        sources = [Source(chunk) for chunk in text_chunks]
+        args, options = self._arguments(query_str, _chunks(text_chunks), response_kwargs)
         if self._streaming:
-            return _atokens(self._citeformer.astream(query_str, sources, policy, **options))
-        result = await self._citeformer.agenerate(query_str, sources, policy, **options)
-        return result.text
+            return _atokens(self._citeformer.astream(*args, **options))
+        return (await self._citeformer.agenerate(*args, **options)).text
+
+
+@dataclass(slots=True)
+class _Synthesis:
+    """One ``synthesize`` call inside :meth:`CiteformerSynthesizer._synthesis`.
+
+    Attributes:
+        query_str: The question.
+        call: The numbered nodes and the response metadata.
+        response: The response, once :meth:`done` was given it.
+    """
+
+    query_str: str
+    call: CitedCall
+    response: RESPONSE_TYPE | None = None
+
+    def done(self, response: RESPONSE_TYPE) -> RESPONSE_TYPE:
+        """Keep the call's response (for the end events); returns it."""
+        self.response = response
+        return response
+
+
+def _chunks(text_chunks: Sequence[str]) -> list[Source]:
+    return [Source(chunk) for chunk in text_chunks]
 
 
 def _tokens(stream: StreamingResult) -> Generator[str, None, None]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Sequence
+from typing import Any, Self, Unpack
 
 from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, MessageRole
 from llama_index.core.base.response.schema import (
+    RESPONSE_TYPE,
     AsyncStreamingResponse,
     Response,
     StreamingResponse,
@@ -27,12 +28,16 @@ from llama_index.core.chat_engine.types import (
     BaseChatEngine,
     StreamingAgentChatResponse,
 )
+from llama_index.core.indices.base import BaseIndex
 from llama_index.core.memory import ChatMemoryBuffer
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.core.tools import ToolOutput
-from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
+from llama_index.response_synthesizers.citeformer.base import (
+    CiteformerSynthesizer,
+    SynthesizerOptions,
+)
 
 from citeformer import Backend, Citeformer, InvalidOptionError
 
@@ -64,7 +69,7 @@ class CiteformerChatEngine(BaseChatEngine):
         memory: BaseMemory | None = None,
         condense: Condense | None = None,
         node_postprocessors: Sequence[BaseNodePostprocessor] | None = None,
-        **synthesizer_options: Any,
+        **synthesizer_options: Unpack[SynthesizerOptions],
     ) -> None:
         if not isinstance(retriever, BaseRetriever):
             raise InvalidOptionError(
@@ -83,12 +88,26 @@ class CiteformerChatEngine(BaseChatEngine):
 
     @classmethod
     def from_index(
-        cls, index: Any, citeformer: Citeformer | Backend, **kwargs: Any
-    ) -> CiteformerChatEngine:
+        cls,
+        index: BaseIndex[Any],
+        citeformer: Citeformer | Backend,
+        *,
+        similarity_top_k: int | None = None,
+        memory: BaseMemory | None = None,
+        condense: Condense | None = None,
+        node_postprocessors: Sequence[BaseNodePostprocessor] | None = None,
+        **synthesizer_options: Unpack[SynthesizerOptions],
+    ) -> Self:
         """An engine over ``index.as_retriever(similarity_top_k=...)``."""
-        top_k = kwargs.pop("similarity_top_k", None)
-        retriever = index.as_retriever(**({} if top_k is None else {"similarity_top_k": top_k}))
-        return cls(retriever, citeformer, **kwargs)
+        top = {} if similarity_top_k is None else {"similarity_top_k": similarity_top_k}
+        return cls(
+            index.as_retriever(**top),
+            citeformer,
+            memory=memory,
+            condense=condense,
+            node_postprocessors=node_postprocessors,
+            **synthesizer_options,
+        )
 
     @property
     def chat_history(self) -> list[ChatMessage]:
@@ -99,7 +118,7 @@ class CiteformerChatEngine(BaseChatEngine):
         """Forget the conversation."""
         self._memory.reset()
 
-    # -- one turn's steps ---------------------------------------------------------------
+    # -- one turn's steps (shared by the sync and async entry points) ---------------------
 
     def _question(self, message: str, history: Sequence[ChatMessage]) -> str:
         if not isinstance(message, str) or not message.strip():
@@ -124,8 +143,15 @@ class CiteformerChatEngine(BaseChatEngine):
             {"role": roles[m.role], "content": m.content or ""} for m in history if m.role in roles
         ]
 
+    def _begin(
+        self, message: str, chat_history: list[ChatMessage] | None
+    ) -> tuple[str, list[dict[str, str]]]:
+        """The retrieval query and the earlier turns: every entry point's first step."""
+        history = self._history(chat_history)
+        return self._question(message, history), self._turns(history)
+
     @staticmethod
-    def _output(query: str, response: Any) -> ToolOutput:
+    def _output(query: str, response: RESPONSE_TYPE) -> ToolOutput:
         # str() of a streaming response drains its stream: a stream's text is not known yet.
         text = str(response) if isinstance(response, Response) else ""
         return ToolOutput(
@@ -135,27 +161,36 @@ class CiteformerChatEngine(BaseChatEngine):
             raw_output=response,
         )
 
-    def _answered(self, query: str, response: Response) -> AgentChatResponse:
-        return AgentChatResponse(
-            response=str(response),
-            sources=[self._output(query, response)],
+    @classmethod
+    def _answered(
+        cls, message: str, query: str, response: RESPONSE_TYPE
+    ) -> tuple[list[ChatMessage], AgentChatResponse]:
+        """A whole answer's turn: the messages for the memory, and the chat response."""
+        assert isinstance(response, Response)  # the whole-answer synthesizer never streams
+        text = str(response)
+        reply = AgentChatResponse(
+            response=text,
+            sources=[cls._output(query, response)],
             source_nodes=list(response.source_nodes),
             metadata=response.metadata,
         )
+        return [_user(message), _assistant(text)], reply
 
-    def _begin(
-        self, message: str, chat_history: list[ChatMessage] | None
-    ) -> tuple[str, list[dict[str, str]]]:
-        """The retrieval query and the earlier turns: every entry point's first step."""
-        history = self._history(chat_history)
-        return self._question(message, history), self._turns(history)
-
-    @staticmethod
-    def _exchange(message: str, response: Response) -> list[ChatMessage]:
-        return [
-            ChatMessage(role=MessageRole.USER, content=message),
-            ChatMessage(role=MessageRole.ASSISTANT, content=str(response)),
-        ]
+    @classmethod
+    def _streaming(
+        cls,
+        query: str,
+        response: StreamingResponse | AsyncStreamingResponse,
+        chat_stream: Generator[ChatResponse, None, None] | None = None,
+        achat_stream: AsyncGenerator[ChatResponse, None] | None = None,
+    ) -> StreamingAgentChatResponse:
+        """A streamed answer's chat response (its text joins the memory as it is read)."""
+        return StreamingAgentChatResponse(
+            chat_stream=chat_stream,
+            achat_stream=achat_stream,
+            sources=[cls._output(query, response)],
+            source_nodes=list(response.source_nodes),
+        )
 
     # -- BaseChatEngine -----------------------------------------------------------------
 
@@ -166,9 +201,9 @@ class CiteformerChatEngine(BaseChatEngine):
         query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, self._retriever.retrieve(query))
         response = self._whole.synthesize(message, nodes, history=turns)
-        assert isinstance(response, Response)
-        self._memory.put_messages(self._exchange(message, response))
-        return self._answered(query, response)
+        exchange, reply = self._answered(message, query, response)
+        self._memory.put_messages(exchange)
+        return reply
 
     async def achat(
         self, message: str, chat_history: list[ChatMessage] | None = None
@@ -177,9 +212,9 @@ class CiteformerChatEngine(BaseChatEngine):
         query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, await self._retriever.aretrieve(query))
         response = await self._whole.asynthesize(message, nodes, history=turns)
-        assert isinstance(response, Response)
-        await self._memory.aput_messages(self._exchange(message, response))
-        return self._answered(query, response)
+        exchange, reply = self._answered(message, query, response)
+        await self._memory.aput_messages(exchange)
+        return reply
 
     def stream_chat(
         self, message: str, chat_history: list[ChatMessage] | None = None
@@ -188,13 +223,9 @@ class CiteformerChatEngine(BaseChatEngine):
         query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, self._retriever.retrieve(query))
         response = self._streamed.synthesize(message, nodes, history=turns)
-        assert isinstance(response, StreamingResponse)
-        self._memory.put(ChatMessage(role=MessageRole.USER, content=message))
-        chat = StreamingAgentChatResponse(
-            chat_stream=_chat_stream(response.response_gen),
-            sources=[self._output(query, response)],
-            source_nodes=list(response.source_nodes),
-        )
+        assert isinstance(response, StreamingResponse)  # query() of a streaming synthesizer
+        self._memory.put(_user(message))
+        chat = self._streaming(query, response, chat_stream=_chat_stream(response.response_gen))
         # LlamaIndex's own engines write a sync stream to memory on a thread as it is read.
         writer = threading.Thread(target=chat.write_response_to_history, args=(self._memory,))
         chat.write_response_to_history_thread = writer
@@ -208,36 +239,45 @@ class CiteformerChatEngine(BaseChatEngine):
         query, turns = self._begin(message, chat_history)
         nodes = self._nodes(query, await self._retriever.aretrieve(query))
         response = await self._streamed.asynthesize(message, nodes, history=turns)
-        assert isinstance(response, AsyncStreamingResponse)
-        await self._memory.aput(ChatMessage(role=MessageRole.USER, content=message))
-        chat = StreamingAgentChatResponse(
-            achat_stream=_achat_stream(response.async_response_gen()),
-            sources=[self._output(query, response)],
-            source_nodes=list(response.source_nodes),
-        )
+        assert isinstance(response, AsyncStreamingResponse)  # aquery() of a streaming one
+        await self._memory.aput(_user(message))
+        tokens = response.async_response_gen()
+        chat = self._streaming(query, response, achat_stream=_achat_stream(tokens))
         chat.awrite_response_to_history_task = asyncio.create_task(
             chat.awrite_response_to_history(self._memory)
         )
         return chat
 
 
+def _user(text: str) -> ChatMessage:
+    return ChatMessage(role=MessageRole.USER, content=text)
+
+
 def _assistant(text: str) -> ChatMessage:
     return ChatMessage(role=MessageRole.ASSISTANT, content=text)
 
 
-def _chat_stream(tokens: Iterator[str]) -> Iterator[ChatResponse]:
-    text = ""
+class _Transcript:
+    """The streamed answer so far: the step both chat streams share, one token at a time."""
+
+    __slots__ = ("text",)
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def add(self, token: str) -> ChatResponse:
+        """The chat response carrying ``token`` (and the whole text up to it)."""
+        self.text += token
+        return ChatResponse(message=_assistant(self.text), delta=token)
+
+
+def _chat_stream(tokens: Iterator[str]) -> Generator[ChatResponse, None, None]:
+    transcript = _Transcript()
     for token in tokens:
-        text += token
-        yield ChatResponse(
-            message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=token
-        )
+        yield transcript.add(token)
 
 
-async def _achat_stream(tokens: AsyncIterator[str]) -> AsyncIterator[ChatResponse]:
-    text = ""
+async def _achat_stream(tokens: AsyncIterator[str]) -> AsyncGenerator[ChatResponse, None]:
+    transcript = _Transcript()
     async for token in tokens:
-        text += token
-        yield ChatResponse(
-            message=ChatMessage(role=MessageRole.ASSISTANT, content=text), delta=token
-        )
+        yield transcript.add(token)

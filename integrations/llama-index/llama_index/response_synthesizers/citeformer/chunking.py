@@ -14,13 +14,10 @@ from typing import Any
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
+from llama_index.response_synthesizers.citeformer.nodes import PARENT_KEY
 from pydantic import Field, PrivateAttr
 
 from citeformer import InvalidOptionError
-
-PARENT_KEY = "citeformer_parent_id"
-"""Metadata key naming the retrieved node a sub-chunk was cut from."""
-
 
 _SENTENCE = re.compile(r"\S.*?(?:[.!?]+(?=\s|$)|$)\s*", re.S)
 
@@ -60,7 +57,9 @@ class CitationChunker(BaseNodePostprocessor):
                 f"citation_chunk_overlap must be an int from 0 to below citation_chunk_size "
                 f"({chunk_size}), got {chunk_overlap!r}"
             )
-        super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, **kwargs)
+        # pydantic's dataclass_transform gives mypy the parent's field list for
+        # super().__init__; these are this model's own fields, which pydantic validates.
+        super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, **kwargs)  # type: ignore[call-arg]
         self._splitter = SentenceSplitter(
             chunk_size=chunk_size, chunk_overlap=chunk_overlap, chunking_tokenizer_fn=_sentences
         )
@@ -81,8 +80,10 @@ class CitationChunker(BaseNodePostprocessor):
         chunks = self._splitter.split_text(text) if text else []
         if len(chunks) <= 1:
             return [scored]
-        base = parent.start_char_idx
-        pieces, cursor = [], 0
+        # Only text nodes carry offsets into their document (BaseNode has none).
+        base = parent.start_char_idx if isinstance(parent, TextNode) else None
+        pieces: list[NodeWithScore] = []
+        cursor = 0
         for number, chunk in enumerate(chunks):
             found = text.find(chunk, cursor)
             start = found if found >= 0 else None

@@ -44,7 +44,9 @@ class HashingEmbedding(BaseEmbedding):
     embed_dim: int = Field(default=512, gt=1, description="Vector size.")
 
     def __init__(self, embed_dim: int = 512, **kwargs: Any) -> None:
-        super().__init__(embed_dim=embed_dim, model_name="hashing", **kwargs)
+        # pydantic's dataclass_transform gives mypy BaseEmbedding's fields for
+        # super().__init__; embed_dim is this model's own field, which pydantic validates.
+        super().__init__(embed_dim=embed_dim, model_name="hashing", **kwargs)  # type: ignore[call-arg]
 
     @classmethod
     def class_name(cls) -> str:

@@ -18,6 +18,7 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.response_synthesizers.citeformer.base import CiteformerSynthesizer
 from llama_index.response_synthesizers.citeformer.chunking import CitationChunker
+from llama_index.response_synthesizers.citeformer.verification import VerifySetting
 
 from citeformer import Backend, Citeformer, InvalidOptionError
 
@@ -29,7 +30,7 @@ def citation_query_engine(
     streaming: bool = False,
     node_postprocessors: Sequence[BaseNodePostprocessor] | None = None,
     callback_manager: CallbackManager | None = None,
-    verify: Any = None,
+    verify: VerifySetting = None,
     verify_options: Mapping[str, Any] | None = None,
     citation_chunk_size: int | None = None,
     citation_chunk_overlap: int | None = None,
@@ -116,14 +117,19 @@ def citation_query_engine(
     )
 
 
-def _check_retriever_options(index: Any, retriever: Any, options: Mapping[str, Any]) -> None:
+def _check_retriever_options(
+    index: BaseIndex[Any], retriever: BaseRetriever, options: Mapping[str, Any]
+) -> None:
     """Refuse option names neither ``as_retriever`` nor the retriever names.
 
     Retrievers take ``**kwargs`` and drop what they do not know, so a typo (or
     ``CitationQueryEngine``'s ``citation_qa_template``) would vanish silently.
     """
     known: set[str] = set()
-    for function in (type(index).as_retriever, *(k.__init__ for k in type(retriever).__mro__)):
+    # Each class's own __init__ (vars, not k.__init__: the inherited ones come later in
+    # the MRO anyway), so the names are those every __init__ along the MRO takes.
+    inits = (vars(k)["__init__"] for k in type(retriever).__mro__ if "__init__" in vars(k))
+    for function in (type(index).as_retriever, *inits):
         try:
             parameters = inspect.signature(function).parameters.values()
         except (TypeError, ValueError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.response_synthesizers.citeformer._instrument import receives_events
 from llama_index.response_synthesizers.citeformer.results import (
@@ -23,6 +22,7 @@ from llama_index.response_synthesizers.citeformer.results import (
     CitedCall,
     NodeCitation,
 )
+from llama_index_instrumentation import get_dispatcher  # core does not re-export it explicitly
 
 from citeformer import GenerationResult
 from citeformer.verify import VerificationReport

@@ -1,8 +1,11 @@
 """Retrieved nodes to citeformer sources: text as evidence, node metadata as CSL-JSON.
 
 The i-th retrieved node becomes ``Source`` i + 1, so a marker ``[i + 1]`` in the answer
-points at ``nodes[i]``. Only the mapping lives here; the citation language, validation
-and bibliography rendering are citeformer's.
+points at ``nodes[i]``. Nodes of one document (the same ``ref_doc_id``, or sub-chunks
+of one retrieved node) are parts of one ``Source.document``: each stays its own
+citable id and the bibliography lists the document once, with ``start_char_idx`` as
+the part's offset into it. Only the mapping lives here; the citation language,
+validation and bibliography rendering are citeformer's.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore
+from llama_index.core.schema import BaseNode, MetadataMode, NodeWithScore, TextNode
 
 from citeformer import InvalidSourceError, Source
 
@@ -131,5 +134,31 @@ def nodes_to_sources(
                 f"node_to_csl returned a {type(metadata).__name__} for node "
                 f"{item.node.node_id!r}; it must return a CSL-JSON mapping"
             )
-        sources.append(Source(node_text(item, position, metadata_mode), metadata))
+        text = node_text(item, position, metadata_mode)
+        key, start = node_document(item.node)
+        # Offsets into the document hold for the node's text alone, not with metadata.
+        if metadata_mode != MetadataMode.NONE:
+            start = None
+        sources.append(Source(text, metadata, document=key, document_start=start))
     return sources
+
+
+PARENT_KEY = "citeformer_parent_id"
+"""Metadata key naming the retrieved node a sub-chunk was cut from."""
+
+
+def node_document(node: BaseNode) -> tuple[str | None, int | None]:
+    """``(document key, offset in it)`` of a node: its ``ref_doc_id``, else its parent's.
+
+    The key is the node's source document (``ref_doc_id``), else the retrieved node
+    a :class:`~llama_index.response_synthesizers.citeformer.CitationChunker` piece was
+    cut from; the offset is ``start_char_idx`` where the node has one.
+    """
+    key = node.ref_doc_id
+    if key is None:
+        parent = node.metadata.get(PARENT_KEY)
+        key = parent if isinstance(parent, str) and parent.strip() else None
+    start = node.start_char_idx if isinstance(node, TextNode) and key is not None else None
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        start = None
+    return key, start

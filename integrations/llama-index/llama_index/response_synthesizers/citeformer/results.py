@@ -10,7 +10,9 @@
 ``cited_node_ids``          distinct cited node ids, in order of first citation
 ``cited_source_nodes``      the matching ``NodeWithScore`` objects, same order
 ``references``              rendered bibliography entries (``source_id``, ``node_id``,
-                            ``text``, ``style``), ordered as the style orders them
+                            ``text``, ``style``; ``source_ids``/``node_ids``: every cited
+                            node of the entry's document), ordered as the style orders
+                            them; nodes of one document share an entry
 ``citeformer_result``       the full :class:`citeformer.GenerationResult`
 ``node_metadata``           ``{node_id: node.metadata}`` of every source node (what
                             LlamaIndex's own synthesizers put in ``metadata``)
@@ -159,6 +161,8 @@ class CitedCall:
             {
                 "source_id": r.source_id,
                 "node_id": self.node(r.source_id).node.node_id,
+                "source_ids": list(r.source_ids),
+                "node_ids": [self.node(i).node.node_id for i in r.source_ids],
                 "text": r.text,
                 "style": r.style,
             }

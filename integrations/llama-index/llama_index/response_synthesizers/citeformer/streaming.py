@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from dataclasses import dataclass
+from typing import TypeAlias, overload
 
+from llama_index.core.base.response.schema import AsyncStreamingResponse, StreamingResponse
 from llama_index.core.schema import NodeWithScore
 from llama_index.response_synthesizers.citeformer.events import complete, emit_citation, verified
 from llama_index.response_synthesizers.citeformer.results import STREAM, CitedCall, NodeCitation
@@ -29,6 +31,7 @@ from citeformer import (
     CitationEvent,
     Completed,
     MarkerRemoved,
+    StreamEvent,
     StreamingResult,
     TextDelta,
 )
@@ -47,8 +50,25 @@ class NodeCitationEvent:
     node: NodeWithScore
 
 
-NodeStreamEvent = TextDelta | NodeCitationEvent | MarkerRemoved | Completed
+NodeStreamEvent: TypeAlias = TextDelta | NodeCitationEvent | MarkerRemoved | Completed
 """What :func:`stream_events` yields."""
+
+
+def node_event(call: CitedCall, event: StreamEvent) -> NodeStreamEvent:
+    """One citeformer stream event as this call's event: the step both streams share.
+
+    A ``CitationEvent`` is resolved to its node (and its instrumentation event
+    dispatched); ``Completed`` fills the call's metadata (and dispatches the
+    validation event) before it is passed on; other events pass through. Verifying a
+    ``Completed`` answer, the one step that is sync or awaited, is left to the loops.
+    """
+    if isinstance(event, CitationEvent):
+        resolved = call.resolve(event.citation)
+        emit_citation(resolved)
+        return NodeCitationEvent(resolved, call.node(resolved.source_id))
+    if isinstance(event, Completed):
+        complete(call, event.result, citations_emitted=True)
+    return event
 
 
 class CitationStream:
@@ -69,16 +89,10 @@ class CitationStream:
         call = self._call
         try:
             for event in self._stream.events():
-                if isinstance(event, CitationEvent):
-                    resolved = call.resolve(event.citation)
-                    emit_citation(resolved)
-                    yield NodeCitationEvent(resolved, call.node(resolved.source_id))
-                    continue
-                if isinstance(event, Completed):
-                    complete(call, event.result, citations_emitted=True)
-                    if call.verifier is not None:
-                        verified(call, call.verifier.verify(event.result))
-                yield event
+                mapped = node_event(call, event)
+                if isinstance(mapped, Completed) and call.verifier is not None:
+                    verified(call, call.verifier.verify(mapped.result))
+                yield mapped
         finally:
             self._stream.close()
 
@@ -94,6 +108,13 @@ class CitationStream:
                     yield event.text
         finally:
             self._events.close()
+
+    def response(self) -> StreamingResponse:
+        """The call's response, streaming :meth:`tokens` (its metadata holds this stream)."""
+        call = _register(self._call, self)
+        return StreamingResponse(
+            self.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
+        )
 
 
 class AsyncCitationStream:
@@ -114,16 +135,10 @@ class AsyncCitationStream:
         call = self._call
         try:
             async for event in self._stream.events():
-                if isinstance(event, CitationEvent):
-                    resolved = call.resolve(event.citation)
-                    emit_citation(resolved)
-                    yield NodeCitationEvent(resolved, call.node(resolved.source_id))
-                    continue
-                if isinstance(event, Completed):
-                    complete(call, event.result, citations_emitted=True)
-                    if call.verifier is not None:
-                        verified(call, await call.verifier.averify(event.result))
-                yield event
+                mapped = node_event(call, event)
+                if isinstance(mapped, Completed) and call.verifier is not None:
+                    verified(call, await call.verifier.averify(mapped.result))
+                yield mapped
         finally:
             await self._stream.aclose()
 
@@ -140,7 +155,28 @@ class AsyncCitationStream:
         finally:
             await self._events.aclose()
 
+    def response(self) -> AsyncStreamingResponse:
+        """The call's response, streaming :meth:`tokens` (its metadata holds this stream)."""
+        call = _register(self._call, self)
+        return AsyncStreamingResponse(
+            self.tokens(), source_nodes=call.source_nodes, metadata=call.metadata
+        )
 
+
+def _register(call: CitedCall, stream: CitationStream | AsyncCitationStream) -> CitedCall:
+    # stream_events() finds the typed events of a response through its metadata.
+    call.metadata[STREAM] = stream
+    return call
+
+
+@overload
+def stream_events(response: StreamingResponse) -> Iterator[NodeStreamEvent]: ...
+@overload
+def stream_events(response: AsyncStreamingResponse) -> AsyncIterator[NodeStreamEvent]: ...
+@overload
+def stream_events(
+    response: object,
+) -> Iterator[NodeStreamEvent] | AsyncIterator[NodeStreamEvent]: ...
 def stream_events(response: object) -> Iterator[NodeStreamEvent] | AsyncIterator[NodeStreamEvent]:
     """The typed event stream behind a streamed response from ``CiteformerSynthesizer``.
 

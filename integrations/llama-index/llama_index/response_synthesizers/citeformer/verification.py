@@ -15,8 +15,8 @@ ends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
 from citeformer import GenerationResult
 from citeformer.verify import Scorer, VerificationReport
@@ -31,9 +31,13 @@ __all__ = [
     "VERIFY_OPTIONS",
     "LazyDefault",
     "Verifier",
+    "VerifySetting",
     "check_verify",
     "check_verify_options",
 ]
+
+VerifySetting: TypeAlias = Scorer | Callable[[str, str], float] | bool | None
+"""What ``verify=`` takes: a scorer, a ``(premise, hypothesis) -> float``, on/off."""
 
 
 class Verifier:
