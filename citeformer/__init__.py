@@ -64,6 +64,17 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "citeformer.streaming": ("AsyncStreamingResult", "StreamingResult"),
 }  # fmt: skip
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+# The 0.3 line's top-level names (not in __all__: see citeformer.compat, MIGRATING.md).
+_LEGACY: dict[str, tuple[str, ...]] = {
+    "citeformer.compat": (
+        "available_formatters", "build_rag_prompt", "bundled_style_names", "CitationSupport",
+        "extract_pdf", "extract_url", "fetch_arxiv", "fetch_crossref", "load_bibtex",
+        "load_zotero_csl", "validate_csl_json", "ValidationReport",
+    ),
+    "citeformer.dedupe": ("deduplicate_adjacent_cites",),
+    "citeformer.verify.report": ("VerificationReport",),
+}  # fmt: skip
+_MODULE_OF.update({name: module for module, names in _LEGACY.items() for name in names})
 
 __all__ = [
     "AsyncStreamingResult",

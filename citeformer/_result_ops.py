@@ -56,6 +56,15 @@ class ResultOperations:
             self._result(), scorer, threshold=threshold, coverage=coverage, **options
         )
 
+    def deduplicated(self) -> GenerationResult:
+        """The result with runs of adjacent markers collapsed (``[2][1][2]`` to ``[1, 2]``).
+
+        See :func:`citeformer.dedupe.deduplicated`.
+        """
+        from citeformer.dedupe import deduplicated
+
+        return deduplicated(self._result())
+
     def rendered(self, format: OutputFormat = "text", **options: Any) -> RenderedAnswer:
         """The answer rendered per style, with offsets of every rendered marker.
 

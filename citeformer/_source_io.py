@@ -126,6 +126,18 @@ class SourceConstructors:
         return from_csl_json(path_or_obj, **kwargs)
 
     @classmethod
+    def from_zotero(cls, path_or_obj: Any, **kwargs: Any) -> list[Source]:
+        """Sources from a Zotero CSL-JSON export (deprecated: :meth:`from_csl_json`)."""
+        import warnings
+
+        warnings.warn(
+            "Source.from_zotero() is the 0.3 name; use Source.from_csl_json()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return cls.from_csl_json(path_or_obj, **kwargs)
+
+    @classmethod
     async def afrom_csl_json(cls, path_or_obj: Any, **kwargs: Any) -> list[Source]:
         """Async :meth:`from_csl_json` (parsed in a worker thread)."""
         import asyncio

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Self
 
 from citeformer._canonical import canonical_json
+from citeformer._pydantic_errors import first_error, invariant_error
 from citeformer._result_ops import ResultOperations
 from citeformer._source_io import SourceConstructors
 from citeformer.errors import (
@@ -233,6 +234,8 @@ class Citation:
         cited_text: The supporting passage, where the backend reports one.
         source_start: Offset of ``cited_text`` in the source content, where known.
         source_end: Offset just past it, where known.
+        document_title: The cited source's title, where it has one (the 0.3 field;
+            informative only, so not part of equality).
     """
 
     source_id: int
@@ -242,6 +245,19 @@ class Citation:
     cited_text: str | None = None
     source_start: int | None = None
     source_end: int | None = None
+    document_title: str | None = field(default=None, compare=False)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """``(start, end)`` of the marker in the answer (the 0.3 name)."""
+        return (self.start, self.end)
+
+    @property
+    def source_span(self) -> tuple[int, int] | None:
+        """``(source_start, source_end)`` of the cited passage, or None (the 0.3 name)."""
+        if self.source_start is None or self.source_end is None:
+            return None
+        return (self.source_start, self.source_end)
 
     def __post_init__(self) -> None:
         _check_id(self.source_id, "Citation")
@@ -339,6 +355,8 @@ class Reference:
         locale: The locale it was rendered in, where known.
         source_ids: Every cited source the entry stands for: parts of one
             ``Source.document`` share an entry (default: ``(source_id,)``).
+        inline_marker: The style's in-text citation of this entry (``[2]``,
+            ``(Poe, 1845)``), where rendered.
     """
 
     source_id: int
@@ -346,6 +364,12 @@ class Reference:
     style: str
     locale: str | None = None
     source_ids: tuple[int, ...] = ()
+    inline_marker: str | None = None
+
+    @property
+    def rendered(self) -> str:
+        """The entry's text (the 0.3 name of :attr:`text`)."""
+        return self.text
 
     def __post_init__(self) -> None:
         _check_id(self.source_id, "Reference")
@@ -384,6 +408,16 @@ class TokenUsage:
     def total_tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def input_tokens(self) -> int:
+        """:attr:`prompt_tokens`, by the name most providers use."""
+        return self.prompt_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        """:attr:`completion_tokens`, by the name most providers use."""
+        return self.completion_tokens
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
@@ -488,7 +522,8 @@ class GenerationResult(ResultOperations):
         """Rebuild a result from :meth:`to_dict` output.
 
         Raises:
-            SchemaVersionError: The data was written by a newer schema version.
+            SchemaVersionError: The data was written by a newer schema version, or
+                has none (the 0.3 line's results).
             InvalidResultError: The data does not describe a result (wrong shape or
                 types, impossible citations); the message says what is wrong.
         """
@@ -497,7 +532,13 @@ class GenerationResult(ResultOperations):
                 f"a stored result is a JSON object, got {type(data).__name__}; pass what "
                 "GenerationResult.to_dict() or to_json() wrote"
             )
-        version = data.get("schema_version", SCHEMA_VERSION)
+        if "schema_version" not in data:  # every result we write has one; 0.3's had none
+            raise SchemaVersionError(
+                "this JSON has no schema_version, so citeformer 0.4 did not write it (0.3 "
+                "results are not read as if they were ours: their ids were unchecked); "
+                "generate the answer again, see MIGRATING.md"
+            )
+        version = data["schema_version"]
         if isinstance(version, bool) or not isinstance(version, int) or version > SCHEMA_VERSION:
             raise SchemaVersionError(
                 f"result has schema_version {version!r}; this citeformer reads up to "
@@ -510,10 +551,10 @@ class GenerationResult(ResultOperations):
         except InvalidResultError:
             raise
         except ValidationError as exc:
-            inner = _invariant_error(exc)
+            inner = invariant_error(exc)
             if inner is not None:
                 raise inner from exc
-            raise InvalidResultError(f"not a stored GenerationResult: {_first_error(exc)}") from exc
+            raise InvalidResultError(f"not a stored GenerationResult: {first_error(exc)}") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise InvalidResultError(f"not a stored GenerationResult: {exc}") from exc
         return result
@@ -537,24 +578,6 @@ class GenerationResult(ResultOperations):
     def replace(self, **changes: Any) -> GenerationResult:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-def _invariant_error(exc: Exception) -> InvalidResultError | None:
-    """The InvalidResultError a value type raised inside pydantic's validation, if any."""
-    errors = getattr(exc, "errors", None)
-    for error in errors() if callable(errors) else ():
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, InvalidResultError):
-            return cause
-    return None
-
-
-def _first_error(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    for error in errors() if callable(errors) else ():
-        where = ".".join(str(part) for part in error.get("loc", ())) or "the result"
-        return f"{where}: {error.get('msg')}"
-    return str(exc)
 
 
 @functools.cache

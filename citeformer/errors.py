@@ -79,7 +79,7 @@ class InvalidOptionError(UsageError, TypeError):
 
 
 class SchemaVersionError(UsageError):
-    """Serialised data comes from a newer schema than this version reads."""
+    """Serialised data comes from a newer schema than this version reads, or has none."""
 
 
 class ConfigurationError(UsageError):

@@ -158,7 +158,9 @@ class Citeformer:
             **options: ``strict=``, ``marker_style=``, ``history=`` (earlier turns
                 of a chat, ``[{"role": "user" | "assistant", "content": str}, ...]``
                 oldest first: every backend sends them as chat turns before the
-                sources and question; markers in them are not this answer's), and
+                sources and question; markers in them are not this answer's),
+                ``max_content_chars=`` (REQUIRED only: the most characters a sentence
+                may hold before its first marker, enforced by decoding grammars), and
                 backend options (``max_tokens``, ``temperature``, ``seed``,
                 ``timeout``...); unknown ones are ignored by backends that do not
                 use them.

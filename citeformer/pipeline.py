@@ -120,9 +120,16 @@ def prepare(
     if not isinstance(strict, bool):
         raise InvalidOptionError(f"strict must be a bool, got {strict!r}")
     history = options.pop("history", ())  # the conversation, not a backend option
+    bound = options.pop("max_content_chars", None)  # part of the citation language
     checked = normalize_options(options, checks)
     request = CitationRequest.build(
-        prompt, sources, policy, marker_style=marker_style, budget=budget, history=history
+        prompt,
+        sources,
+        policy,
+        marker_style=marker_style,
+        budget=budget,
+        history=history,
+        max_content_chars=bound,
     )
     return CallPlan(
         call=BackendCall(request, checked),
@@ -292,9 +299,13 @@ class Assembly:
         return events
 
     def _citations(self, marker: MarkerEvent) -> list[Citation]:
+        sources = self._plan.sources
         if not self._provider:
             start, end, text = marker.start, marker.end, marker.text
-            return [Citation(source_id, start, end, text) for source_id in marker.ids]
+            return [
+                Citation(source_id, start, end, text, document_title=sources[source_id - 1].title)
+                for source_id in marker.ids
+            ]
         out = []
         for source_id in marker.ids:
             pc = self._provider.get((marker.raw_start, source_id))
@@ -307,6 +318,7 @@ class Assembly:
                     cited_text=pc.cited_text if pc else None,
                     source_start=pc.source_start if pc else None,
                     source_end=pc.source_end if pc else None,
+                    document_title=sources[source_id - 1].title,
                 )
             )
         return out

@@ -129,6 +129,11 @@ def _instructions(language: CitationLanguage) -> str:
             "Every sentence must contain at least one citation marker, placed before the"
             f" sentence's final punctuation, like: Paris is the capital of France {one}."
         )
+        if language.max_content_chars is not None:
+            lines.append(
+                f"Keep sentences short: cite within the first {language.max_content_chars}"
+                " characters of each sentence."
+            )
     elif language.policy is Policy.QUOTES_ONLY:
         lines.append(
             "Quote the sources word for word inside double quotes and put the marker right"

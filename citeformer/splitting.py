@@ -111,19 +111,28 @@ def document_key(source: Source) -> str:
     return f"sha256:{digest[:16]}"
 
 
-def check_chunking(chunk_size: object, chunk_overlap: object) -> None:
-    """Raise :class:`~citeformer.errors.InvalidOptionError` for a bad size or overlap."""
+def check_chunking(
+    chunk_size: object,
+    chunk_overlap: object,
+    names: tuple[str, str] = ("chunk_size", "chunk_overlap"),
+) -> None:
+    """Raise :class:`~citeformer.errors.InvalidOptionError` for a bad size or overlap.
+
+    Args:
+        chunk_size: Characters (or the caller's unit) per part.
+        chunk_overlap: Shared between neighbouring parts.
+        names: The two options as the caller's users spell them, for the message.
+    """
+    size_name, overlap_name = names
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise InvalidOptionError(
-            f"chunk_size must be a positive int (characters per part), got {chunk_size!r}"
-        )
+        raise InvalidOptionError(f"{size_name} must be a positive int, got {chunk_size!r}")
     if (
         isinstance(chunk_overlap, bool)
         or not isinstance(chunk_overlap, int)
         or not 0 <= chunk_overlap < chunk_size
     ):
         raise InvalidOptionError(
-            f"chunk_overlap must be an int from 0 to below chunk_size ({chunk_size}), "
+            f"{overlap_name} must be an int from 0 to below {size_name} ({chunk_size}), "
             f"got {chunk_overlap!r}"
         )
 

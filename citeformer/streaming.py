@@ -117,6 +117,17 @@ class StreamingResult(_StreamBase):
             if isinstance(event, TextDelta):
                 yield event.text
 
+    def __next__(self) -> str:
+        """The next text chunk: ``next(stream)`` (0.3 code calls it directly).
+
+        Raises:
+            StopIteration: The stream has ended.
+        """
+        for event in self.events():
+            if isinstance(event, TextDelta):
+                return event.text
+        raise StopIteration
+
     def finalize(self) -> GenerationResult:
         """Drain what is left and return the result (idempotent)."""
         if self._error is not None:

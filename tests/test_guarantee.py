@@ -213,7 +213,7 @@ def test_hole_9_value_types_enforce_their_invariants() -> None:
     data["citations"][0]["source_id"] = 7
     with pytest.raises(InvalidResultError):
         GenerationResult.from_dict(data)
-    for bad in ("{", "[]", '"text"', '{"text": 5}', b"\xff"):
+    for bad in ("{", "[]", '"text"', '{"schema_version": 1, "text": 5}', b"\xff"):
         with pytest.raises(InvalidResultError):
             GenerationResult.from_json(bad)
 

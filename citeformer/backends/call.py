@@ -167,15 +167,22 @@ class CitationRequest:
         marker_style: MarkerStyle | str = MarkerStyle.BRACKET,
         budget: PromptBudget | None = None,
         history: object = (),
+        max_content_chars: int | None = None,
     ) -> CitationRequest:
         """Prepare a request (what the orchestrator does before every call).
+
+        ``max_content_chars`` (Policy.REQUIRED only) bounds the characters of a sentence
+        before its first marker (see :func:`~citeformer.grammar.language.citation_language`).
 
         Raises:
             InvalidSourceError: ``sources`` is not a non-empty list of Source or str.
             InvalidPromptError: ``history`` is not a list of user/assistant turns.
+            InvalidOptionError: ``max_content_chars`` is out of range or not for REQUIRED.
         """
         source_list = coerce_sources(sources)
-        language = citation_language(len(source_list), policy, marker_style)
+        language = citation_language(
+            len(source_list), policy, marker_style, max_content_chars=max_content_chars
+        )
         return cls(question, tuple(source_list), language, budget, history=check_history(history))
 
     def with_messages(self, messages: Sequence[Message]) -> CitationRequest:
@@ -220,9 +227,12 @@ class BackendCall:
     def public_options(self) -> dict[str, Any]:
         """The options as the public ``generate(..., **options)`` takes them.
 
-        With ``marker_style``, which a backend that writes markers needs.
+        With ``marker_style``, which a backend that writes markers needs, and the
+        language's ``max_content_chars`` when it has one.
         """
-        return {**self.options, "marker_style": self.marker_style}
+        bound = self.request.language.max_content_chars
+        extra = {} if bound is None else {"max_content_chars": bound}
+        return {**self.options, "marker_style": self.marker_style, **extra}
 
     @classmethod
     def build(
@@ -241,7 +251,8 @@ class BackendCall:
             prompt: The question.
             sources: The sources.
             policy: The citation policy.
-            options: The public options; ``marker_style`` picks the language's style.
+            options: The public options; ``marker_style`` picks the language's style,
+                ``max_content_chars`` its content bound (Policy.REQUIRED only).
             checks: The backend's own option checks.
             budget: How much source text the prompt may hold.
 
@@ -249,9 +260,16 @@ class BackendCall:
             InvalidSourceError: ``sources`` is not a non-empty list of Source or str.
             InvalidOptionError: An option has the wrong type.
         """
-        rest = {k: v for k, v in options.items() if k != "marker_style"}
+        rest = {k: v for k, v in options.items() if k not in ("marker_style", "max_content_chars")}
         style = options.get("marker_style", MarkerStyle.BRACKET)
-        request = CitationRequest.build(prompt, sources, policy, marker_style=style, budget=budget)
+        request = CitationRequest.build(
+            prompt,
+            sources,
+            policy,
+            marker_style=style,
+            budget=budget,
+            max_content_chars=options.get("max_content_chars"),
+        )
         return cls(request, normalize_options(rest, checks))
 
 

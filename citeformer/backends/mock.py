@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece
@@ -37,6 +38,8 @@ class MockBackend(CallBackend):
             options; None (the default) reports none, as a backend without log-probs.
             ``choose`` answers with the scripted reply (parsed as any out-of-tree
             backend's answer is).
+        responses: The 0.3 spelling of ``replies={prompt: reply}`` (deprecated; an
+            unscripted prompt is an error, never echoed back).
 
     Example:
         >>> backend = MockBackend("Paris is the capital [1].", chunks=3)
@@ -56,7 +59,10 @@ class MockBackend(CallBackend):
         error_after: int = 0,
         delay: float = 0.0,
         probabilities: Probabilities | None = None,
+        responses: Mapping[str, str] | None = None,
     ) -> None:
+        if responses is not None:
+            replies = _responses(replies, responses)
         if isinstance(replies, Mapping):
             if not all(isinstance(k, str) and isinstance(v, str) for k, v in replies.items()):
                 raise InvalidOptionError("MockBackend replies by prompt must map str to str")
@@ -176,3 +182,24 @@ def _chunk_sizes(chunks: object) -> bool:
     if isinstance(chunks, Sequence) and not isinstance(chunks, (str, bytes)):
         return bool(chunks) and all(size(c) for c in chunks)
     return size(chunks)
+
+
+def _responses(replies: Reply, responses: Mapping[str, str]) -> Reply:
+    """The 0.3 spelling ``responses={prompt: reply}``: the same as ``replies=`` with a dict.
+
+    Without the 0.3 echo fallback: a prompt with no scripted reply is an error, so a
+    typo in a test's prompt cannot pass unnoticed.
+    """
+    warnings.warn(
+        "MockBackend(responses=...) is the 0.3 spelling; pass the same mapping as "
+        "MockBackend(replies={prompt: reply}) (or positionally)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if replies != "":
+        raise InvalidOptionError("pass replies= or responses=, not both")
+    if not isinstance(responses, Mapping):
+        raise InvalidOptionError(
+            f"MockBackend responses= must map prompt to reply, got {type(responses).__name__}"
+        )
+    return responses

@@ -23,6 +23,10 @@ Soundness rests on these rules, built in here for every policy and style:
    repeats). Increasing groups need a rule per pair of ids, so they are offered
    only while N <= ``group_enum_limit``; above it each marker holds one id.
 4. The text may end wherever it is not inside a marker and the policy is met.
+
+REQUIRED takes one optional bound, ``max_content_chars`` (see
+:mod:`citeformer.grammar.bound` and :func:`citation_language`): at most that many
+characters of a sentence before its first marker.
 """
 
 from __future__ import annotations
@@ -39,11 +43,13 @@ from citeformer.grammar.automaton import (
     GroupRule,
     State,
 )
+from citeformer.grammar.bound import bound_content
 from citeformer.grammar.charset import H_SPACE, NEWLINE, WHITESPACE, CharSet, decimal_digits
 from citeformer.grammar.recognizer import recognize
 
 __all__ = [
     "GROUP_ENUM_LIMIT",
+    "MAX_CONTENT_CHARS",
     "MAX_GROUP_SIZE",
     "MAX_SOURCES",
     "OWES_QUOTATION",
@@ -72,6 +78,10 @@ TEXT = CharSet.any()
 MAX_GROUP_SIZE = 3
 GROUP_ENUM_LIMIT = 20
 MAX_SOURCES = 100_000
+MAX_CONTENT_CHARS = 500
+"""Largest ``max_content_chars``. The grammars grow by nine rules per character (18 in
+Lark); llguidance refuses a grammar of over 65,535 symbols (past about k = 650), and
+XGrammar's compile time grows with k (k = 240: about 2,200 rules)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -80,6 +90,11 @@ class CitationLanguage:
 
     Build it with :func:`citation_language` (cached). Equality and hashing use
     ``key`` only, so caches keyed by a language are cheap.
+
+    Attributes:
+        max_content_chars: REQUIRED only: most characters of a sentence before its
+            first marker (:func:`citation_language` defines the count), or None for
+            no bound.
     """
 
     n: int
@@ -91,11 +106,24 @@ class CitationLanguage:
     start: str
     group: GroupRule
     _by_name: dict[str, State] = field(repr=False, compare=False)
+    max_content_chars: int | None = None
 
     @property
-    def key(self) -> tuple[int, Policy, MarkerStyle, int, int]:
-        """The parameters that define the language."""
-        return (self.n, self.policy, self.marker_style, self.max_group_size, self.group_enum_limit)
+    def key(self) -> tuple[int | Policy | MarkerStyle, ...]:
+        """The parameters that define the language.
+
+        Five of them without a content bound (as before the bound existed, so caches
+        keyed by it are unchanged); the bound is a sixth when set.
+        """
+        base = (self.n, self.policy, self.marker_style, self.max_group_size, self.group_enum_limit)
+        return base if self.max_content_chars is None else (*base, self.max_content_chars)
+
+    def unbounded(self) -> CitationLanguage:
+        """This language without its content bound (itself when it has none)."""
+        if self.max_content_chars is None:
+            return self
+        return _build(self.n, self.policy, self.marker_style, self.max_group_size,
+                      self.group_enum_limit, None)  # fmt: skip
 
     def __hash__(self) -> int:
         return hash(self.key)
@@ -123,11 +151,35 @@ def citation_language(
     *,
     max_group_size: int = MAX_GROUP_SIZE,
     group_enum_limit: int = GROUP_ENUM_LIMIT,
+    max_content_chars: int | None = None,
 ) -> CitationLanguage:
     """The citation language for ``n`` sources (cached per parameters).
 
+    Args:
+        n: Number of sources; markers cite ids 1..n.
+        policy: Where markers are required.
+        marker_style: How markers look.
+        max_group_size: Most ids in one marker.
+        group_enum_limit: Largest ``n`` for which a marker may hold several ids.
+        max_content_chars: Policy.REQUIRED only: at most this many characters of a
+            sentence before its first marker (None: no bound). The count starts at the
+            sentence's first character that is not whitespace (nor a stray wide
+            sentence end between sentences) and stops just before the opening
+            character of the sentence's first marker; every character in between
+            counts as one code point: spaces, digits, punctuation, an opening character
+            used as prose, and, for a marker after the sentence end (``big. [1]``),
+            that end and the spaces after it. So with ``k``, ``"x" * k + "[1]."`` is
+            legal and ``"x" * (k + 1) + "[1]."`` is not. Each sentence starts its own
+            count (sentences end where REQUIRED ends them: at a newline, ``。！？｡``, or
+            ``.!?`` and whitespace not followed by a lowercase letter, so ``e.g. the``
+            goes on counting); after its first marker a sentence is unbounded. The bound is
+            enforced where the grammar is (constrained local decoding); the policy
+            check (``citeformer.grammar.policy``) ignores it. The grammars grow by nine
+            rules per character, hence the limit :data:`MAX_CONTENT_CHARS`.
+
     Raises:
-        InvalidOptionError: A parameter is of the wrong type or out of range.
+        InvalidOptionError: A parameter is of the wrong type or out of range, or
+            ``max_content_chars`` is given for a policy other than REQUIRED.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise InvalidOptionError(f"number of sources must be an int, got {type(n).__name__}")
@@ -139,12 +191,30 @@ def citation_language(
     for name, value in (("max_group_size", max_group_size), ("group_enum_limit", group_enum_limit)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidOptionError(f"{name} must be a positive int, got {value!r}")
+    policy = Policy.coerce(policy, what="policy")
+    if max_content_chars is not None:
+        if (
+            isinstance(max_content_chars, bool)
+            or not isinstance(max_content_chars, int)
+            or not 1 <= max_content_chars <= MAX_CONTENT_CHARS
+        ):
+            raise InvalidOptionError(
+                f"max_content_chars must be None or an int between 1 and {MAX_CONTENT_CHARS}, "
+                f"got {max_content_chars!r}"
+            )
+        if policy is not Policy.REQUIRED:
+            raise InvalidOptionError(
+                "max_content_chars applies to Policy.REQUIRED only (it bounds the text "
+                f"before each sentence's marker), got policy={policy.value!r}; drop it or "
+                "use Policy.REQUIRED"
+            )
     return _build(
         n,
-        Policy.coerce(policy, what="policy"),
+        policy,
         MarkerStyle.coerce(marker_style, what="marker style"),
         max_group_size,
         group_enum_limit,
+        max_content_chars,
     )
 
 
@@ -162,7 +232,12 @@ def group_size(
 
 @functools.lru_cache(maxsize=512)
 def _build(
-    n: int, policy: Policy, style: MarkerStyle, max_group_size: int, group_enum_limit: int
+    n: int,
+    policy: Policy,
+    style: MarkerStyle,
+    max_group_size: int,
+    group_enum_limit: int,
+    max_content_chars: int | None = None,
 ) -> CitationLanguage:
     openers = Openers(CharSet.of(style.open), CharSet.of(style.wide_open))
     # After a caret marker no decimal digit (``^1`` then ``0`` would read as ``^10``).
@@ -174,6 +249,9 @@ def _build(
     }
     base, like = builders[policy](openers.both, after_marker)
     states = _add_open_states(base, like, openers)
+    if max_content_chars is not None:
+        pending = {s.name for s in states} - {s.name for s in base}
+        states = bound_content(states, states[0].name, max_content_chars, pending)
     size = group_size(n, style, max_group_size, group_enum_limit)
     return CitationLanguage(
         n=n,
@@ -185,6 +263,7 @@ def _build(
         start=states[0].name,
         group=GroupRule(n=n, max_size=size),
         _by_name={s.name: s for s in states},
+        max_content_chars=max_content_chars,
     )
 
 

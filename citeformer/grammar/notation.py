@@ -11,8 +11,10 @@ shallow. All notations are cached per language key.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from citeformer.grammar.automaton import GroupRule, State
+from citeformer.grammar.bound import region_exits
 from citeformer.grammar.charset import MAX_CODEPOINT, CharSet
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.numbers import DigitPattern
@@ -105,13 +107,18 @@ def _state_rule_ebnf(state: State, close: str) -> str:
     return f"{state.name} ::= {loop}{body}{'?' if state.accepting else ''}"
 
 
+def _bound_note(language: CitationLanguage) -> str:
+    bound = language.max_content_chars
+    return "" if bound is None else f" max_content_chars={bound}"
+
+
 @functools.lru_cache(maxsize=256)
 def to_ebnf(language: CitationLanguage) -> str:
     """XGrammar EBNF (GBNF-compatible syntax); the root rule is ``root``."""
     close = language.marker_style.close
     lines = [
         f"# citeformer citation grammar: N={language.n} policy={language.policy.value} "
-        f"style={language.marker_style.value}",
+        f"style={language.marker_style.value}{_bound_note(language)}",
         f"root ::= {language.start}",
     ]
     lines += [_state_rule_ebnf(s, close) for s in language.states]
@@ -156,8 +163,16 @@ def to_lark(language: CitationLanguage) -> str:
     ``/[...]+/`` lexeme: llguidance lexes UTF-8 bytes greedily, and a greedy run can
     swallow the first bytes of a multi-byte edge character (``。``, ``”``) that shares
     them with characters the run allows, with no way back.
+
+    With a content bound (``max_content_chars``) each counted state ``q`` becomes one
+    rule per marker it can lead to, ``qx<exit>``, that ends with that marker: a
+    sentence is then a sub-derivation that closes at its marker, instead of one more
+    level of right recursion per counted character, which llguidance's Earley parser
+    (at most 2,000 items per row) could not hold past about 2,000 characters.
     """
     close = language.marker_style.close
+    closing = f" {_lark_literal(close)}" if close else ""
+    exits = region_exits(language.states) if language.max_content_chars is not None else {}
     terminals: dict[str, str] = {}
 
     def terminal(regex: str) -> str:
@@ -167,12 +182,24 @@ def to_lark(language: CitationLanguage) -> str:
             terminals[regex] = name
         return name
 
+    def goto(target: str) -> list[str]:
+        """The continuations that move to ``target`` (through its sentence, if counted)."""
+        if target not in exits:
+            return [target]
+        return [f"{target}x{out} {out}" for out in exits[target]]
+
     lines = [f"start: {language.start}"]
     for state in language.states:
-        alts = [f"{terminal(_lark_class(e.chars))} {e.target}" for e in state.edges]
+        if state.name in exits:
+            lines += _lark_counted_rules(state, exits, terminal, closing)
+            continue
+        alts = [
+            f"{terminal(_lark_class(e.chars))} {tail}"
+            for e in state.edges
+            for tail in goto(e.target)
+        ]
         if state.group_target is not None:
-            closing = f" {_lark_literal(close)}" if close else ""
-            alts.append(f"group{closing} {state.group_target}")
+            alts += [f"group{closing} {tail}" for tail in goto(state.group_target)]
         loop = f"{terminal(_lark_class(state.loop))}* " if state.loop else ""
         optional = "?" if state.accepting else ""
         body = "(" + " | ".join(alts) + ")" + optional if alts else ""
@@ -189,3 +216,25 @@ def to_lark(language: CitationLanguage) -> str:
         lines += ["SEP: /, ?/", *_enum_group_rules(group, ":", "SEP")]
     lines += [f"{name}: /{regex}/" for regex, name in terminals.items()]
     return "\n".join(lines) + "\n"
+
+
+def _lark_counted_rules(
+    state: State,
+    exits: dict[str, tuple[str, ...]],
+    terminal: Callable[[str], str],
+    closing: str,
+) -> list[str]:
+    """``<state>x<exit>``: from counted ``state`` through its sentence's marker to ``exit``."""
+    rules = []
+    for out in exits[state.name]:
+        alts = []
+        for edge in state.edges:
+            chars = terminal(_lark_class(edge.chars))
+            if edge.target == out:
+                alts.append(chars)
+            elif out in exits.get(edge.target, ()):
+                alts.append(f"{chars} {edge.target}x{out}")
+        if state.group_target == out:
+            alts.append(f"group{closing}")
+        rules.append(f"{state.name}x{out}: " + " | ".join(alts))
+    return rules

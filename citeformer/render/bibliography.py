@@ -117,7 +117,7 @@ class Bibliography:
     def references(self) -> tuple[Reference, ...]:
         """The entries as :class:`~citeformer.core.Reference` objects (plain text)."""
         return tuple(
-            Reference(e.source_id, e.text, self.style.spec, self.locale, e.source_ids)
+            Reference(e.source_id, e.text, self.style.spec, self.locale, e.source_ids, e.inline)
             for e in self.entries
         )
 

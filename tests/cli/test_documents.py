@@ -77,7 +77,12 @@ def test_verify_reads_stdin_and_streamed_output(cli: Run, tmp_path: Path) -> Non
     ("content", "code", "words"),
     [
         ("not json at all", 3, "holds no result"),
-        ('{"text": "x", "citations": [{"source_id": 4}]}', 3, "GenerationResult"),
+        (
+            '{"schema_version": 1, "text": "x", "citations": [{"source_id": 4}]}',
+            3,
+            "GenerationResult",
+        ),
+        ('{"text": "x", "citations": [{"source_id": 1, "span": [0, 3]}]}', 3, "MIGRATING.md"),
         ('{"schema_version": 99, "text": "x", "citations": []}', 3, "schema_version"),
         ('[{"content": "a", "metadata": {}}]', 3, "holds no result"),
     ],

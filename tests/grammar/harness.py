@@ -3,14 +3,17 @@
 Trains a small byte-level BPE tokenizer offline, wraps XGrammar (EBNF and GBNF
 renderings) and llguidance (Lark rendering) behind one three-valued verdict, and
 holds the independent checks (marker regex oracle, token-mask oracle) the tests
-compare them with.
+compare them with. :class:`LlamaGbnf` runs the GBNF rendering on llama.cpp's own
+grammar sampler, where llama-cpp-python and the embedded SmolLM2 GGUF are installed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import llguidance as llg
 import numpy as np
@@ -229,6 +232,65 @@ class Matchers:
         for i, raw in enumerate(self.info.decoded_vocab):
             if i not in special:
                 yield i, bytes(raw)
+
+
+class LlamaGbnf:
+    """llama.cpp's own grammar sampler running the GBNF rendering (``to_gbnf``).
+
+    Bound to the vocabulary of the embedded SmolLM2 GGUF (loaded ``vocab_only``).
+    A text is fed token by token in that tokenizer's own tokenization; each token is
+    checked before it is accepted (accepting an illegal token aborts llama.cpp).
+    """
+
+    def __init__(self, llama: Any) -> None:
+        import llama_cpp
+
+        self._lib: Any = llama_cpp
+        self._llama = llama
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self._eos = int(llama.token_eos())
+
+    @staticmethod
+    def load() -> LlamaGbnf | None:
+        """The sampler over SmolLM2's vocabulary, or None without llama-cpp-python or it."""
+        try:
+            import llama_cpp
+
+            from citeformer.backends.embedded import smollm2_gguf
+
+            path = smollm2_gguf()
+        except Exception:  # not installed: the other engines still run
+            return None
+        return LlamaGbnf(llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False))
+
+    def __repr__(self) -> str:
+        return "LlamaGbnf(SmolLM2)"
+
+    def close(self) -> None:
+        """Free the model (its vocabulary)."""
+        self._llama.close()
+
+    def _legal(self, grammar: Any, token: int) -> bool:
+        lib = self._lib
+        cell = (lib.llama_token_data * 1)()
+        cell[0].id, cell[0].logit, cell[0].p = token, 0.0, 0.0
+        data = lib.llama_token_data_array(data=cell, size=1, selected=-1, sorted=False)
+        lib.llama_sampler_apply(grammar, ctypes.byref(data))
+        return bool(np.isfinite(cell[0].logit))
+
+    def verdict(self, lang: CitationLanguage, text: str) -> Verdict:
+        """ACCEPT when every token is legal and then end of text is; PREFIX without it."""
+        lib = self._lib
+        grammar = lib.llama_sampler_init_grammar(self._vocab, to_gbnf(lang).encode(), b"root")
+        assert grammar, "llama.cpp rejected the GBNF"
+        try:
+            for token in self._llama.tokenize(text.encode(), add_bos=False, special=False):
+                if not self._legal(grammar, token):
+                    return Verdict.REJECT
+                lib.llama_sampler_accept(grammar, token)
+            return Verdict.ACCEPT if self._legal(grammar, self._eos) else Verdict.PREFIX
+        finally:
+            lib.llama_sampler_free(grammar)
 
 
 def expected_allowed(matchers: Matchers, lang: CitationLanguage, prefix: str) -> dict[int, bool]:

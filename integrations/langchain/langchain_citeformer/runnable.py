@@ -2,76 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any, Generic, Literal, cast, overload
 
-from citeformer import Citeformer, InvalidOptionError, MarkerStyle, Policy
+from citeformer import Citeformer, InvalidOptionError, Policy
 from citeformer.backends.base import Backend
-from citeformer.splitting import check_chunking
 from citeformer.verify import Scorer
 from langchain_core.callbacks import (
     AsyncCallbackManagerForChainRun,
     CallbackManagerForChainRun,
 )
 from langchain_core.load.serializable import SerializedNotImplemented, to_json_not_implemented
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.prompt_values import PromptValue
+from langchain_core.messages import AIMessage
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableConfig, RunnableSerializable
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
-from typing_extensions import TypedDict, TypeVar, Unpack, override
+from typing_extensions import TypeVar, Unpack, override
 
 from langchain_citeformer._lcel import Bound, acollect, collect, fixed_signature, once
 from langchain_citeformer.documents import MetadataMapper
 from langchain_citeformer.inputs import CiteformerInput, Grounding, ground, parse_input
 from langchain_citeformer.outputs import OutputMode
+from langchain_citeformer.settings import (
+    CiteformerSettings,
+    RetrieverSettings,
+    RunnableInput,
+    RunnableSettings,
+    runnable_fields,
+)
 from langchain_citeformer.steps import CallStep
 from langchain_citeformer.tracing import AsyncBackendRun, BackendRun, Trace
 from langchain_citeformer.verification import LazyDefault, check_verify, check_verify_options
 
 OutputT = TypeVar("OutputT", default=AIMessage)
 """What ``invoke`` returns (and the stream yields chunks of), per ``output``."""
-RunnableInput = CiteformerInput | str | list[BaseMessage] | PromptValue
-"""What the runnable reads: a dict, a question string, or a conversation."""
-VerifySetting = Scorer | Callable[[str, str], float] | bool | None
-"""``verify=``: a scorer, a ``(premise, hypothesis) -> float`` callable, True or off."""
-
-
-class CiteformerSettings(TypedDict, total=False):
-    """Keyword arguments of every constructor.
-
-    The runnable's fields, and the settings of a Citeformer built from ``backend=``.
-    """
-
-    style: str
-    citation_policy: Policy | str
-    marker_style: MarkerStyle | str
-    policy: Policy | str | None
-    strict: bool | None
-    options: Mapping[str, Any]
-    metadata_mapper: MetadataMapper | None
-    verify: VerifySetting
-    verify_options: Mapping[str, Any]
-    chunk_size: int | None
-    chunk_overlap: int
-    name: str | None
-
-
-class RetrieverSettings(CiteformerSettings, total=False):
-    """:class:`CiteformerSettings` and a retriever."""
-
-    retriever: BaseRetriever | None
-
-
-class RunnableSettings(RetrieverSettings, total=False):
-    """The constructor's keyword arguments besides ``citeformer`` and ``output``."""
-
-    backend: Backend
-
-
-_CITEFORMER_SETTINGS = ("style", "citation_policy", "marker_style")
 
 
 class CiteformerRunnable(RunnableSerializable[RunnableInput, OutputT], Generic[OutputT]):
@@ -184,26 +150,7 @@ class CiteformerRunnable(RunnableSerializable[RunnableInput, OutputT], Generic[O
     def __init__(
         self, citeformer: Citeformer | None = None, *, output: str = "message", **settings: Any
     ) -> None:
-        backend = settings.pop("backend", None)
-        built = {key: settings.pop(key) for key in _CITEFORMER_SETTINGS if key in settings}
-        if backend is not None:
-            if citeformer is not None:
-                raise InvalidOptionError("pass either citeformer= or backend=, not both")
-            citeformer = Citeformer(backend, **built)
-        elif built:
-            raise InvalidOptionError(
-                f"{', '.join(built)} configure a new Citeformer: pass them with backend=, "
-                "or set them on the Citeformer you pass"
-            )
-        if citeformer is None:
-            raise InvalidOptionError(
-                "CiteformerRunnable needs a Citeformer or a backend: "
-                "CiteformerRunnable(backend=OpenAIBackend(...)) or CiteformerRunnable(cf)"
-            )
-        fields: dict[str, Any] = {"citeformer": citeformer, "output": output, **settings}
-        if fields.get("chunk_size") is not None or fields.get("chunk_overlap", 0) != 0:
-            check_chunking(fields.get("chunk_size"), fields.get("chunk_overlap", 0))
-        super().__init__(**fields)
+        super().__init__(**runnable_fields(citeformer, output, settings))
 
     @field_validator("citeformer")
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from citeformer import GenerationResult, InvalidOptionError, MockBackend
 from langchain_core.documents import Document
@@ -55,3 +57,41 @@ def test_a_tool_needs_a_retriever_and_takes_no_schema() -> None:
         CiteformerRunnable(backend=MockBackend("x")).as_tool()
     with pytest.raises(InvalidOptionError, match="one question"):
         _runnable().as_tool(arg_types={"question": str})
+
+
+class ToolCallingFakeModel(GenericFakeChatModel):
+    """The scripted model with ``bind_tools``, which ``create_agent`` calls."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+
+def _agent(tool: Any) -> Any:
+    from langchain.agents import create_agent
+
+    return create_agent(_agent_model_with_tools(), tools=[tool])
+
+
+def _agent_model_with_tools() -> ToolCallingFakeModel:
+    turns = [AIMessage("", tool_calls=[CALL]), AIMessage("The tower is 330 m tall [4].")]
+    return ToolCallingFakeModel(messages=iter(turns))
+
+
+def test_create_agent_with_return_direct_ends_on_the_cited_answer() -> None:
+    agent = _agent(_runnable().as_tool(return_direct=True))
+    state = agent.invoke({"messages": [HumanMessage("How tall is the Eiffel Tower?")]})
+    last = state["messages"][-1]
+    assert isinstance(last, ToolMessage)  # the run ended on the tool's checked answer
+    assert last.content.startswith("It is 330 m tall [1].")
+    assert isinstance(last.artifact, GenerationResult)
+    assert [c.source_id for c in last.artifact.citations] == [1]
+
+
+async def test_create_agent_rewording_is_not_citation_checked() -> None:
+    agent = _agent(_runnable().as_tool())
+    state = await agent.ainvoke({"messages": [HumanMessage("How tall is the Eiffel Tower?")]})
+    tool_turn = next(m for m in state["messages"] if isinstance(m, ToolMessage))
+    assert tool_turn.artifact.text == "It is 330 m tall [1]."  # checked, async path
+    final = state["messages"][-1]
+    assert isinstance(final, AIMessage)
+    assert final.text == "The tower is 330 m tall [4]."  # the agent's own words: unchecked

@@ -17,7 +17,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, Te
 from llama_index.response_synthesizers.citeformer.nodes import PARENT_KEY
 from pydantic import Field, PrivateAttr
 
-from citeformer import InvalidOptionError
+from citeformer.splitting import check_chunking
 
 _SENTENCE = re.compile(r"\S.*?(?:[.!?]+(?=\s|$)|$)\s*", re.S)
 
@@ -44,19 +44,7 @@ class CitationChunker(BaseNodePostprocessor):
     _splitter: SentenceSplitter = PrivateAttr()
 
     def __init__(self, chunk_size: int = 512, chunk_overlap: int = 20, **kwargs: Any) -> None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InvalidOptionError(
-                f"citation_chunk_size must be a positive int, got {chunk_size!r}"
-            )
-        if (
-            isinstance(chunk_overlap, bool)
-            or not isinstance(chunk_overlap, int)
-            or not 0 <= chunk_overlap < chunk_size
-        ):
-            raise InvalidOptionError(
-                f"citation_chunk_overlap must be an int from 0 to below citation_chunk_size "
-                f"({chunk_size}), got {chunk_overlap!r}"
-            )
+        check_chunking(chunk_size, chunk_overlap, ("citation_chunk_size", "citation_chunk_overlap"))
         # pydantic's dataclass_transform gives mypy the parent's field list for
         # super().__init__; these are this model's own fields, which pydantic validates.
         super().__init__(chunk_size=chunk_size, chunk_overlap=chunk_overlap, **kwargs)  # type: ignore[call-arg]
