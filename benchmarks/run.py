@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import (
     api_fanout,
+    batch_jobs,
     cli_startup,
     core_overhead,
     csl_conformance,
@@ -37,6 +38,7 @@ SECTIONS = {
     "llamacpp_speed": llamacpp_speed,
     "fabrication": fabrication,
     "api_fanout": api_fanout,
+    "batch_jobs": batch_jobs,
     "langchain_overhead": langchain_overhead,
     "llamaindex_overhead": llamaindex_overhead,
     "metadata_fetch": metadata_fetch,

@@ -8,11 +8,12 @@ same :class:`~citeformer.pipeline.Assembly` (parse, validate, cite, render).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from typing import Any, Self
 
 from citeformer.backends.base import Backend, backend_errors, guard_astream, guard_stream
 from citeformer.backends.call import Piece, Reply
+from citeformer.batch import DEFAULT_CONCURRENCY, BatchRequest, Outcome, ProgressSetting, Request
 from citeformer.core import Enforcement, GenerationResult, MarkerStyle, Policy, Source
 from citeformer.errors import InvalidOptionError
 from citeformer.events import Completed
@@ -219,3 +220,98 @@ class Citeformer:
             return guard_astream(backend, lambda: backend.acomplete_stream(plan.call))
 
         return AsyncStreamingResult(Assembly(plan, raise_early=True), open_stream)
+
+    # -- batches (citeformer.batch) ---------------------------------------------------
+
+    def generate_batch(
+        self,
+        requests: Iterable[BatchRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        return_exceptions: bool = False,
+        progress: ProgressSetting = None,
+    ) -> list[Outcome]:
+        """Answer many questions; results in input order.
+
+        A backend that batches natively (``complete_batch``: vLLM's offline engine)
+        gets the whole batch at once, each request under its own grammar; others run
+        ``concurrency`` calls in worker threads.
+
+        Args:
+            requests: ``(question, sources)`` tuples or ``{"question": ...,
+                "sources": ..., **options}`` (``policy`` and any ``generate`` option).
+            concurrency: The most calls in flight at once.
+            return_exceptions: A failed request's slot holds its exception instead
+                of the batch raising it.
+            progress: ``True`` for a progress bar on stderr, or ``f(done, total)``.
+
+        Raises:
+            InvalidOptionError: A malformed request (before any call starts) or option.
+            CiteformerError: The first failure, unless ``return_exceptions``.
+        """
+        from citeformer import batch
+
+        return batch.generate_batch(
+            self,
+            requests,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+        )
+
+    async def abatch(
+        self,
+        requests: Iterable[BatchRequest],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        return_exceptions: bool = False,
+        progress: ProgressSetting = None,
+    ) -> list[Outcome]:
+        """Async :meth:`generate_batch`: at most ``concurrency`` ``agenerate`` calls at once."""
+        from citeformer import batch
+
+        return await batch.abatch(
+            self,
+            requests,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            progress=progress,
+        )
+
+    def _batched(
+        self, items: Sequence[Request], return_exceptions: bool, advance: Callable[[], None]
+    ) -> list[Outcome]:
+        """One native batch (``backend.complete_batch``), each reply validated as usual."""
+        plans: list[CallPlan | Exception] = []
+        for item in items:
+            try:
+                plans.append(
+                    self._plan(item.question, item.sources, item.policy, dict(item.options))
+                )
+            except Exception as error:
+                if not return_exceptions:
+                    raise
+                plans.append(error)
+        calls = [plan.call for plan in plans if isinstance(plan, CallPlan)]
+        failed: Exception | None = None
+        try:
+            with backend_errors(self.backend):
+                replies = iter(self.backend.complete_batch(calls))  # type: ignore[attr-defined]
+        except Exception as error:  # one engine batch: its failure is every request's
+            if not return_exceptions:
+                raise
+            replies, failed = iter(()), error
+        outcomes: list[Outcome] = []
+        for plan in plans:
+            if isinstance(plan, CallPlan):
+                try:
+                    outcome: Outcome = failed or self._complete(plan, next(replies))
+                except Exception as error:
+                    if not return_exceptions:
+                        raise
+                    outcome = error
+            else:
+                outcome = plan
+            outcomes.append(outcome)
+            advance()
+        return outcomes

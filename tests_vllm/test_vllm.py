@@ -13,7 +13,12 @@ from citeformer import Citeformer, Policy
 from citeformer.backends.base import Backend, CitationRequest, call_info
 from citeformer.backends.vllm import VLLMBackend
 from citeformer.core import Enforcement, MarkerStyle
-from citeformer.errors import ConfigurationError, InvalidOptionError, MissingDependencyError
+from citeformer.errors import (
+    ConfigurationError,
+    InvalidOptionError,
+    InvalidSourceError,
+    MissingDependencyError,
+)
 from citeformer.markers import Validation, validate
 from citeformer.testing import QUESTION, SOURCES, BackendConformance
 
@@ -293,3 +298,33 @@ def test_readme_vllm_snippet_runs() -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert "[1]" in out.stdout or "330" in out.stdout
+
+
+def test_citeformer_generate_batch_is_one_engine_batch(backend: VLLMBackend) -> None:
+    """Citeformer.generate_batch hands vLLM one batch, each request under its own grammar."""
+    cf = Citeformer(backend)
+    requests: list[Any] = [
+        {"question": _demand(MarkerStyle.BRACKET), "sources": SOURCES[:n], "policy": "required",
+         "temperature": 0.8, "seed": seed, "max_new_tokens": 30}
+        for n in (1, 2, 3) for seed in SEEDS[:3]
+    ]  # fmt: skip
+    requests.append((QUESTION, []))  # malformed: its slot holds the error, the rest run
+    batches: list[int] = []
+    engine_batch = backend.complete_batch
+
+    def counting(calls: Any) -> Any:
+        batches.append(len(calls))
+        return engine_batch(calls)
+
+    backend.complete_batch = counting  # type: ignore[method-assign]
+    try:
+        results = cf.generate_batch(requests, return_exceptions=True)
+    finally:
+        del backend.complete_batch  # type: ignore[method-assign]
+    assert batches == [9]
+    assert isinstance(results[-1], InvalidSourceError)
+    for request, result in zip(requests[:-1], results[:-1], strict=True):
+        assert not isinstance(result, BaseException)
+        n = len(request["sources"])
+        assert all(1 <= c.source_id <= n for c in result.citations)
+        assert result.enforcement is Enforcement.GRAMMAR

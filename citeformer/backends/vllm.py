@@ -289,6 +289,10 @@ class VLLMBackend(CallBackend):
         with backend_errors(self):
             return [reply.as_text() for reply in self._batch(items, options)]
 
+    def complete_batch(self, calls: Sequence[BackendCall]) -> list[Reply]:
+        """Complete prepared calls in one engine batch (``Citeformer.generate_batch``)."""
+        return self._batch(calls, {})
+
     def _batch(self, items: Sequence[BatchItem], options: Mapping[str, Any]) -> list[Reply]:
         prepared = [self._prepare(item, options) for item in items]
         if not prepared:

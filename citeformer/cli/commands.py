@@ -23,9 +23,11 @@ CACHE_SUMMARY = "The on-disk metadata cache: info, clear."
 
 
 async def generate(
-    question: str,
+    question: str | None = None,
     *,
-    sources: list[str],
+    sources: list[str] | None = None,
+    batch: Path | None = None,
+    concurrency: int = 16,
     backend: str = "embedded",
     server_kind: ServerKind | None = None,
     model: str | None = None,
@@ -45,9 +47,14 @@ async def generate(
     """Answer QUESTION from the sources; every marker points at one of them.
 
     Args:
-        question: The question to answer.
+        question: The question to answer (or --batch).
         sources: Files (.bib .ris .json .jsonl .txt .md .pdf), folders of them, DOIs,
             arXiv ids, URLs, or - for stdin.
+        batch: A JSONL file of requests, one {"question": ..., "sources": [...]} per line
+            ("sources" as --sources takes them; without it, --sources; "policy",
+            "max_tokens", "temperature" per line). Prints one JSON result per line, in
+            input order ({"index", "error"} for a failed one; exit 1 if any failed).
+        concurrency: With --batch, how many requests are in flight at once.
         backend: provider:model - embedded (SmolLM2, offline), hf:PATH, llamacpp:PATH,
             vllm:MODEL, server:URL, openai:MODEL, anthropic:MODEL, gemini:MODEL,
             mistral:MODEL, openrouter:MODEL, together:MODEL, fireworks:MODEL. Keys and

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from citeformer.cli.console import out, progress, spinner
@@ -24,8 +25,10 @@ if TYPE_CHECKING:
 class GenerateArgs:
     """The ``generate`` command line, as typed by cyclopts."""
 
-    question: str
-    sources: Sequence[str]
+    question: str | None = None
+    sources: Sequence[str] | None = None
+    batch: Path | None = None
+    concurrency: int = 16
     backend: str = "embedded"
     server_kind: str | None = None
     model: str | None = None
@@ -50,14 +53,16 @@ async def run_generate(args: GenerateArgs) -> int:
             "--stream prints the answer as it arrives, so it cannot rewrite markers: use "
             "--format text or json without --inline, or drop --stream"
         )
+    requests = _check_question_or_batch(args)
     style, locale = check_style(args.style, args.locale)
     if args.model is not None and not args.backend.startswith("server:"):
         raise usage("--model only applies to --backend server:URL; write provider:MODEL")
     options = call_options(args.max_tokens, args.temperature)
     scorer = _scorer(args.verify)
-    with progress("fetching sources", count_identifiers(args.sources)) as advance:
+    given = list(args.sources or ())
+    with progress("fetching sources", count_identifiers(given)) as advance:
         settings = FetchSettings(offline=True if args.offline else None, progress=advance)
-        sources = await load_sources(args.sources, settings)
+        sources = await load_sources(given, settings) if given or requests is None else None
     with spinner(f"citeformer: preparing the {args.backend.split(':')[0]} backend ..."):
         # Loading a local model reads and converts files: off the event loop.
         backend = await asyncio.to_thread(
@@ -74,8 +79,23 @@ async def run_generate(args: GenerateArgs) -> int:
         locale=locale,
     )
     try:
+        if requests is not None:
+            from citeformer.cli.batch import run_batch
+
+            fetch = FetchSettings(offline=True if args.offline else None)
+            return await run_batch(
+                citeformer,
+                requests,
+                sources,
+                fetch,
+                options=options,
+                concurrency=args.concurrency,
+                scorer=scorer,
+            )
+        assert args.question is not None
+        assert sources is not None
         if args.stream:
-            result = await _streamed(citeformer, args, sources, options)
+            result = await _streamed(citeformer, args.question, args, sources, options)
         else:
             result = await citeformer.agenerate(args.question, sources, **options)
     finally:
@@ -86,6 +106,25 @@ async def run_generate(args: GenerateArgs) -> int:
     else:
         out(format_result(result, report, args.format, inline=args.inline))
     return 0
+
+
+def _check_question_or_batch(args: GenerateArgs) -> list[dict[str, Any]] | None:
+    """The batch's requests (None for one question), after the command line is checked."""
+    if args.batch is None:
+        if args.question is None:
+            raise usage("pass a QUESTION (or --batch requests.jsonl)")
+        if not args.sources:
+            raise usage("no sources: pass files, folders, identifiers or - (stdin) to --sources")
+        return None
+    if args.question is not None:
+        raise usage("pass a QUESTION or --batch, not both")
+    if args.stream or args.format not in ("text", "json") or args.inline:
+        raise usage("--batch prints one JSON result per line: drop --stream/--format/--inline")
+    if args.concurrency < 1:
+        raise usage(f"--concurrency must be a positive number, got {args.concurrency}")
+    from citeformer.cli.batch import read_requests
+
+    return read_requests(args.batch)
 
 
 def check_style(style: str, locale: str | None) -> tuple[str, str | None]:
@@ -121,12 +160,16 @@ def _scorer(spec: str | None) -> Scorer | None:
 
 
 async def _streamed(
-    citeformer: Citeformer, args: GenerateArgs, sources: list[Source], options: dict[str, Any]
+    citeformer: Citeformer,
+    question: str,
+    args: GenerateArgs,
+    sources: list[Source],
+    options: dict[str, Any],
 ) -> GenerationResult:
     from citeformer.events import CitationEvent, Completed, MarkerRemoved, TextDelta
 
     as_json = args.format == "json"
-    async with citeformer.astream(args.question, sources, **options) as stream:
+    async with citeformer.astream(question, sources, **options) as stream:
         async for event in stream.events():
             if isinstance(event, TextDelta):
                 if as_json:

@@ -256,3 +256,76 @@ def test_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
     assert done.stderr == ""
+
+
+def test_batch_answers_every_line_in_order(
+    cli: Run, served: dict[str, str], loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    requests = tmp_path / "questions.jsonl"
+    lines = [
+        {"question": "How tall is it?"},
+        {"question": "Who built it?", "policy": "required", "max_tokens": 50},
+        {"question": "Nothing to cite", "sources": [str(tmp_path / "missing.txt")]},
+        {"question": "Again?", "sources": [str(SOURCES_JSON)]},
+    ]
+    requests.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n", encoding="utf-8")
+    ran = cli("generate", "--batch", str(requests), "--sources", str(SOURCES_JSON), *OPENAI,
+              env=served)  # fmt: skip
+    assert ran.code == 3, ran.stderr  # a line's missing file is bad input, found up front
+    assert "missing.txt" in one_error_line(ran)
+    lines.pop(2)
+    requests.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    ran = cli("generate", "--batch", str(requests), "--sources", str(SOURCES_JSON), *OPENAI,
+              "--concurrency", "2", env=served)  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    out = [json.loads(line) for line in ran.stdout.splitlines()]
+    assert [line["index"] for line in out] == [0, 1, 2]
+    for line in out:
+        result = GenerationResult.from_dict({k: v for k, v in line.items() if k != "index"})
+        assert result.text == TEXT
+    asked = sorted(
+        r.body["messages"][-1]["content"].rsplit("Question: ", 1)[1] for r in loopback.requests
+    )
+    assert asked == ["Again?", "How tall is it?", "Who built it?"]
+
+
+def test_batch_failures_are_lines_and_exit_1(
+    cli: Run, served: dict[str, str], loopback: LoopbackServer, tmp_path: Path
+) -> None:
+    loopback.reset(
+        lambda received: (
+            wire.error(400, "bad request")
+            if "Broken" in json.dumps(received.body)
+            else wire.answer(ANSWER)(received)
+        )
+    )
+    requests = tmp_path / "questions.jsonl"
+    requests.write_text('{"question": "Fine?"}\n{"question": "Broken?"}\n', encoding="utf-8")
+    ran = cli("generate", "--batch", str(requests), "--sources", str(SOURCES_JSON), *OPENAI,
+              env=served)  # fmt: skip
+    assert ran.code == 1, ran.stderr
+    first, second = (json.loads(line) for line in ran.stdout.splitlines())
+    assert first["index"] == 0 and first["text"] == TEXT
+    assert second["index"] == 1 and second["type"] == "BackendError" and "400" in second["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["generate", "--sources", str(SOURCES_JSON)], "QUESTION"),
+        (["generate", "Q?", "--batch", "x.jsonl", "--sources", str(SOURCES_JSON)], "not both"),
+        (["generate", "--batch", "x.jsonl", "--stream"], "--batch prints"),
+    ],
+)
+def test_batch_usage(cli: Run, args: list[str], words: str) -> None:
+    ran = cli(*args, *OPENAI)
+    assert ran.code == 2, ran.stderr
+    assert words in one_error_line(ran)
+
+
+def test_batch_bad_lines_name_the_line(cli: Run, tmp_path: Path) -> None:
+    requests = tmp_path / "questions.jsonl"
+    requests.write_text('{"question": "ok"}\n{"question": "x", "seed": 3}\n', encoding="utf-8")
+    ran = cli("generate", "--batch", str(requests), *OPENAI)
+    assert ran.code == 3 and "questions.jsonl:2" in one_error_line(ran)
+    assert "seed" in one_error_line(ran)
