@@ -118,6 +118,7 @@ typecheck: $(STAMP) ## mypy --strict on citeformer and both adapter packages
 bench: $(STAMP) $(VLLM_STAMP) ## Run the benchmarks and print their tables
 	$(BIN)/python benchmarks/run.py
 	$(VLLM_VENV)/bin/python benchmarks/vllm_bench.py
+	$(VLLM_VENV)/bin/python benchmarks/vllm_server_bench.py
 
 clean: ## Remove the virtual environments and caches
 	rm -rf $(VENV) $(VLLM_VENV) $(LATEST_VENV) $(LATEST_VLLM_VENV) .mypy_cache .ruff_cache .pytest_cache
