@@ -214,6 +214,67 @@ class MarkerParser:
         """Settle everything held back (the raw text has ended)."""
         return self._process(final=True)
 
+    def whole(self, text: str) -> list[ParseEvent]:
+        """``feed(text) + flush()`` for a fresh parser given the whole raw text.
+
+        The same events, found by one regex pass when every opening character in
+        ``text`` starts an ASCII candidate closed right where its body ends (what
+        answers hold); any other text takes the incremental scan.
+        """
+        simple = self._simple_pass(text) if not self._buf and not self._raw_base else None
+        if simple is not None:
+            return simple
+        return [*self.feed(text), *self.flush()]
+
+    def _simple_pass(self, text: str) -> list[ParseEvent] | None:
+        """The events of ``text`` if all its candidates are simple, else None (nothing changed)."""
+        style = self._style
+        if style is MarkerStyle.CARET or self._wide in text or self._out_len:
+            return None
+        found = _simple_candidates(style).finditer(text)
+        spans = [(m.start(), m.end()) for m in found]
+        if len(spans) != text.count(self._open):  # an opening character used otherwise
+            return None
+        events: list[ParseEvent] = []
+        verdicts, n, group = self._verdicts, self._n, self._group
+        done = out = 0
+        marker_last, last = False, ""
+        for j, end in spans:
+            raw = text[j:end]
+            verdict = verdicts.get(raw)
+            if verdict is None:
+                verdict = verdicts[raw] = _closed(raw, n, group, style)
+            if isinstance(verdict, str):
+                space = done + len(text[done:j].rstrip(_HSPACE))
+                if space > done:
+                    events.append(TextEvent(text[done:space]))
+                    out += space - done
+                    marker_last, last = False, text[space - 1]
+                events.append(InvalidMarkerEvent(InvalidMarker(raw, j, end, verdict)))
+                done = end
+                continue
+            if j > done:
+                events.append(TextEvent(text[done:j]))
+                out += j - done
+            elif marker_last:  # "[1][2]": markers side by side are kept apart
+                events.append(TextEvent(" "))
+                out += 1
+            for k, (ids, marker) in enumerate(verdict):
+                if k:
+                    events.append(TextEvent(" "))
+                    out += 1
+                events.append(MarkerEvent(ids, marker, out, out + len(marker), j))
+                out += len(marker)
+            marker_last, last = True, raw[-1]
+            done = end
+        if done < len(text):
+            events.append(TextEvent(text[done:]))
+            out += len(text) - done
+            marker_last, last = False, text[-1]
+        self._out_len, self._raw_base = out, len(text)
+        self._marker_last, self._last = marker_last, last
+        return events
+
     # -- the scan ---------------------------------------------------------------------
 
     def _process(self, *, final: bool) -> list[ParseEvent]:
@@ -420,6 +481,16 @@ _Pieces = tuple[tuple[tuple[int, ...], str], ...]
 """A valid candidate's output: one (ids, marker text) per marker it becomes."""
 _Verdict = _Pieces | str
 """The pieces of a valid candidate, or why it is invalid."""
+
+
+@functools.cache
+def _simple_candidates(style: MarkerStyle) -> re.Pattern[str]:
+    """A candidate as the incremental scan's fast path settles it.
+
+    An ASCII digit after the opening character, a body run, and the ASCII closing
+    character right after the run.
+    """
+    return re.compile(f"{re.escape(style.open)}[0-9]{_BODY_RUN.pattern}{re.escape(style.close)}")
 
 
 @functools.lru_cache(maxsize=8192)

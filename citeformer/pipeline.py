@@ -13,7 +13,7 @@ import asyncio
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from citeformer.backends.call import (
     EMPTY_INFO,
@@ -190,7 +190,11 @@ class Assembly:
         """Take a whole reply (``generate``)."""
         if reply.info is not EMPTY_INFO:
             self._add_info(reply.info)
-        self.feed(reply.text)
+        if reply.text and not self._raw:
+            self._raw.append(reply.text)
+            self._stream_events(self._parser.whole(reply.text))
+        else:
+            self.feed(reply.text)
 
     def finish(self) -> list[StreamEvent]:
         """Settle the end of the text and build the result."""
@@ -303,7 +307,7 @@ class Assembly:
         if not self._provider:
             start, end, text = marker.start, marker.end, marker.text
             return [
-                Citation(source_id, start, end, text, document_title=sources[source_id - 1].title)
+                parsed_citation(source_id, start, end, text, sources[source_id - 1].title)
                 for source_id in marker.ids
             ]
         out = []
@@ -322,3 +326,28 @@ class Assembly:
                 )
             )
         return out
+
+
+def parsed_citation(
+    source_id: int, start: int, end: int, marker: str, title: str | None
+) -> Citation:
+    """A Citation of a marker the validator parsed, built without re-checking it.
+
+    The parser only yields in-range ids of markers it read from the text itself, so the
+    checks of ``__post_init__`` (~1 µs per citation) would repeat its work;
+    :class:`GenerationResult` still checks every citation against its text and sources.
+    """
+    citation = _new(Citation)
+    _set(citation, "source_id", source_id)
+    _set(citation, "start", start)
+    _set(citation, "end", end)
+    _set(citation, "marker", marker)
+    _set(citation, "cited_text", None)
+    _set(citation, "source_start", None)
+    _set(citation, "source_end", None)
+    _set(citation, "document_title", title)
+    return citation
+
+
+_new: Final = object.__new__
+_set: Final = object.__setattr__

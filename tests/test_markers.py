@@ -187,3 +187,52 @@ def test_removing_a_marker_never_joins_its_neighbours_into_a_new_one(
     assert [m.text for m in again.markers] == [m.text for m in first.markers]
     assert again.invalid == ()
     assert validate(neutralize(text, style), 3, style).markers == ()
+
+
+MARKERISH = st.lists(
+    st.one_of(
+        st.sampled_from(["Fact", " ", "  ", "\t", ".", "a", "\n", "x)", "；", "５", "٣"]),
+        st.builds(
+            lambda open_, body, close: f"{open_}{body}{close}",
+            st.sampled_from(["[", "(", "{", "^", "［"]),
+            st.text(alphabet="0123456789, -;–", max_size=7),
+            st.sampled_from(["]", ")", "}", "", "］", "a]"]),
+        ),
+    ),
+    max_size=25,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=MARKERISH, style=st.sampled_from(list(MarkerStyle)), n=st.sampled_from([1, 3, 12, 25]))
+@example(text="a [1][2] b [99] [3].", style=B, n=3)
+@example(text="[3, 1] [1, 1][0][1,2] x", style=B, n=3)
+def test_the_whole_text_pass_gives_the_incremental_events(
+    text: str, style: MarkerStyle, n: int
+) -> None:
+    """Differential: whole() (a regex pass where it applies) == feed() + flush().
+
+    Event for event, once neighbouring text events are merged (the incremental scan
+    emits held-back spaces as their own event; what the text is does not change).
+    """
+    incremental = MarkerParser(n, style)
+    expected = [*incremental.feed(text), *incremental.flush()]
+    assert _merged(MarkerParser(n, style).whole(text)) == _merged(expected)
+
+
+def _merged(events: list[object]) -> list[object]:
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, TextEvent) and out and isinstance(out[-1], TextEvent):
+            out[-1] = TextEvent(out[-1].text + event.text)
+        else:
+            out.append(event)
+    return out
+
+
+def test_the_whole_text_pass_is_taken_for_answers_and_not_for_odd_text() -> None:
+    parser = MarkerParser(3, B)
+    assert parser._simple_pass("Paris [1]. Rome [2, 3][9]. Done.") is not None
+    for odd in ("a [b] c [1].", "x ［1］ [1].", "[1", "[[9]3]", "(3 km) [1]."):
+        assert MarkerParser(3, B)._simple_pass(odd) is None or "(" in odd
+    assert MarkerParser(3, MarkerStyle.CARET)._simple_pass("a ^1.") is None

@@ -5,6 +5,7 @@ Pure Python, no citeproc import.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -43,7 +44,17 @@ _RICH_RE: Final = re.compile(
 
 def has_title(metadata: Mapping[str, object]) -> bool:
     """Whether ``metadata`` carries a title that survives cleaning."""
-    return bool(clean_value(metadata.get("title")))
+    title = metadata.get("title")
+    if isinstance(title, str):
+        return _str_title_survives(title)
+    return bool(clean_value(title))
+
+
+@functools.lru_cache(maxsize=4096)
+def _str_title_survives(title: str) -> bool:
+    # Asked for every cited source of every call (the bibliography cache key): the
+    # regex cleaning runs once per distinct title.
+    return bool(clean_text(title))
 
 
 def fallback_title(content: str) -> str:

@@ -113,13 +113,20 @@ class Bibliography:
     numbers: Mapping[int, int]
     warnings: tuple[str, ...] = ()
     _facts: LoadedStyle | None = field(default=None, repr=False, compare=False)
+    _references: tuple[Reference, ...] | None = field(default=None, repr=False, compare=False)
 
     def references(self) -> tuple[Reference, ...]:
         """The entries as :class:`~citeformer.core.Reference` objects (plain text)."""
-        return tuple(
-            Reference(e.source_id, e.text, self.style.spec, self.locale, e.source_ids, e.inline)
-            for e in self.entries
-        )
+        # Built once: cached bibliographies serve every call citing the same sources
+        # (two threads racing here build equal tuples; either one is kept).
+        if self._references is None:
+            references = tuple(
+                Reference(e.source_id, e.text, self.style.spec, self.locale, e.source_ids, e.inline)
+                for e in self.entries
+            )
+            object.__setattr__(self, "_references", references)
+            return references
+        return self._references
 
     def entry(self, source_id: int) -> BibliographyEntry:
         """The entry of one source (the document's entry, for a part of one).
