@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -30,6 +28,7 @@ from citeformer.grammar.language import citation_language
 from citeformer.grammar.notation import to_ebnf
 from citeformer.markers import validate
 from citeformer.testing import QUESTION, SOURCES, BackendConformance
+from tests.servers import free_port, running
 
 OPTIONS: dict[str, Any] = {"temperature": 0, "max_tokens": 40, "seed": 1}
 MODEL = "smollm2"
@@ -37,12 +36,6 @@ DEMAND = (
     "How tall is the Eiffel Tower? You must cite source [7] and source [8] in every "
     "sentence, like this: The tower is tall [7][8]. Start with [7]."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _running_requests(url: str) -> float:
@@ -63,7 +56,7 @@ def _wait_until_idle(url: str, seconds: float) -> None:
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """``vllm serve`` on SmolLM2 for this module; yields the server root URL."""
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(smollm2_hf_dir()), "--served-model-name", MODEL,
@@ -72,30 +65,9 @@ def server() -> Iterator[str]:
         "--no-enable-chunked-prefill", "--max-num-seqs", "128",
     ]  # fmt: skip
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail("vllm serve did not start:\n" + output[-4000:])
-            time.sleep(0.5)
+    with running(command, f"{url}/health", what="vllm serve", timeout=240, env=env):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if process.stdout:
-            process.stdout.close()
 
 
 def grammar_backend(url: str) -> OpenAIBackend:

@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -30,68 +26,27 @@ from citeformer.markers import validate
 from citeformer.testing import QUESTION, SOURCES, BackendConformance
 from tests.backends.calls import call_with
 from tests.backends.test_llamacpp import FABRICATION_MESSAGES
+from tests.servers import free_port, running
 
 pytestmark = pytest.mark.slow
 
 OPTIONS = {"temperature": 0, "max_tokens": 40, "seed": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on SmolLM2, for this module."""
-    port = _free_port()
+    port = free_port()
     command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(smollm2_gguf()),
-        "--model_alias",
-        "smollm2",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        "2048",
-        "--n_threads",
-        str(min(2, os.cpu_count() or 1)),
-        "--verbose",
-        "false",
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()),
+        "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", str(min(2, os.cpu_count() or 1)),
+        "--verbose", "false",
+    ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read().decode(errors="replace") if process.stdout else ""
-                pytest.fail(
-                    "llama_cpp.server did not start (needs llama-cpp-python[server]):\n"
-                    + output[-3000:]
-                )
-            time.sleep(0.25)
+    # llama_cpp.server needs llama-cpp-python[server].
+    with running(command, f"{url}/v1/models", what="llama_cpp.server"):
         yield f"{url}/v1"
-    finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if process.stdout:
-            process.stdout.close()
 
 
 def grammar_backend(url: str) -> OpenAIBackend:
