@@ -81,15 +81,33 @@ def split_source(
     Raises:
         InvalidOptionError: A size or overlap out of range.
     """
+    return [part for _, part in split_parts(source, chunk_size, chunk_overlap, document=document)]
+
+
+def split_parts(
+    source: Source,
+    chunk_size: int,
+    chunk_overlap: int = 0,
+    *,
+    document: str | None = None,
+) -> list[tuple[int, Source]]:
+    """:func:`split_source` with each part's offset in ``source.content``.
+
+    For callers that keep their own record of each part (an adapter's sub-chunk
+    documents); the offset holds even where the part's ``document_start`` is unknown.
+    """
     key = document or source.document or document_key(source)
     base = source.document_start if source.document is not None else 0
     spans = split_spans(source.content, chunk_size, chunk_overlap) or [(0, len(source.content))]
     return [
-        dataclasses.replace(
-            source,
-            content=source.content[start:end],
-            document=key,
-            document_start=None if base is None else base + start,
+        (
+            start,
+            dataclasses.replace(
+                source,
+                content=source.content[start:end],
+                document=key,
+                document_start=None if base is None else base + start,
+            ),
         )
         for start, end in spans
     ]

@@ -17,7 +17,7 @@ from pathlib import PurePath
 from typing import Any
 
 from citeformer import InvalidSourceError, Source
-from citeformer.splitting import document_key, split_spans
+from citeformer.splitting import split_parts
 from langchain_core.documents import Document
 
 MetadataMapper = Callable[[Document], Mapping[str, Any]]
@@ -230,23 +230,15 @@ def split_grounded(
     without one gets no guessed offset. A document that fits in one piece is
     returned as it is.
     """
-    spans = split_spans(source.content, chunk_size, chunk_overlap)
-    if len(spans) <= 1:
+    parts = split_parts(source, chunk_size, chunk_overlap)
+    if len(parts) <= 1:
         return [(document, source)]
-    key = source.document or document_key(source)
-    base = source.document_start if source.document is not None else 0
     pieces: list[tuple[Document, Source]] = []
-    for number, (start, end) in enumerate(spans):
-        text = source.content[start:end]
-        at = None if base is None else base + start
+    for number, (start, part) in enumerate(parts):
         metadata = {**document.metadata, PARENT_START: start}
-        if at is not None:
-            metadata["start_index"] = at
+        if part.document_start is not None:
+            metadata["start_index"] = part.document_start
         piece_id = f"{document.id}#{number}" if document.id else None
-        pieces.append(
-            (
-                Document(page_content=text, metadata=metadata, id=piece_id),
-                Source(text, source.metadata, document=key, document_start=at),
-            )
-        )
+        piece = Document(page_content=part.content, metadata=metadata, id=piece_id)
+        pieces.append((piece, part))
     return pieces
