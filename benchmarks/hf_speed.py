@@ -20,6 +20,11 @@ SOURCES = [Source(f"Passage {i} about tall buildings and their history.") for i 
 TOKENS = 64
 
 
+def _greedy_tokens(backend: Backend) -> str:
+    return str(backend.generate(PROMPT, SOURCES, Policy.AUTO, max_new_tokens=TOKENS,
+                                temperature=0))  # fmt: skip
+
+
 def _decode_ms_per_token(backend: Backend, constrain: bool, repeats: int = 3) -> float:
     """(time for TOKENS new tokens - time for 1) / (TOKENS - 1): prefill cancels out."""
 
@@ -102,20 +107,72 @@ def _load_seconds() -> tuple[float, float, float]:
     return float(runs[0][0]), float(runs[1][0]), float(runs[1][1])
 
 
+def _resident_mb() -> list[list[str]]:
+    """Resident memory of a fresh process around ``HFBackend.default()``, per dtype.
+
+    The weights are memory-mapped: they become resident as the first call reads them,
+    so the steady figure is taken after one short call.
+    """
+    code = (
+        "import sys, resource, torch; from citeformer import Policy, Source; "
+        "from citeformer.backends.hf import HFBackend; "
+        "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20; "
+        "before = rss(); kw = {'dtype': getattr(torch, sys.argv[1])}; "
+        "b = HFBackend.default(model_kwargs=kw); loaded = rss(); "
+        "b.generate('Hi', [Source('x')], Policy.AUTO, max_tokens=4, temperature=0); "
+        "print(before, loaded, rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    rows = []
+    for dtype in ("float32", "float16"):
+        out = subprocess.run([sys.executable, "-c", code, dtype], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()  # fmt: skip
+        before, loaded, steady, peak = (int(value) for value in out[-4:])
+        rows.append([dtype, f"{before:,} MB", f"{loaded:,} MB", f"{steady:,} MB",
+                     f"{steady - before:,} MB", f"{peak:,} MB"])  # fmt: skip
+    return rows
+
+
 def run() -> str:
+    import torch
+
+    from citeformer.backends.embedded import quiet_transformers, smollm2_hf_dir
     from citeformer.backends.hf import HFBackend
 
     backend = HFBackend.default()
-    _decode_ms_per_token(backend, True, repeats=1)  # warm up caches and kernels
-    free = _decode_ms_per_token(backend, False)
-    constrained = _decode_ms_per_token(backend, True)
+    with quiet_transformers():
+        plain = HFBackend(smollm2_hf_dir(), split_matmuls=False)
+        half = HFBackend.default(model_kwargs={"dtype": torch.float16})
+    variants = [
+        ("fp32, plain F.linear (before)", plain),
+        ("fp32, split matmuls (default)", backend),
+        ("fp16, split matmuls (opt-in dtype)", half),
+    ]
+    reference = _greedy_tokens(plain)
+    rows, speeds = [], []
+    for label, candidate in variants:
+        _decode_ms_per_token(candidate, True, repeats=1)  # warm up caches and kernels
+        free = _decode_ms_per_token(candidate, False)
+        constrained = _decode_ms_per_token(candidate, True)
+        speeds.append(constrained)
+        same = "yes" if _greedy_tokens(candidate) == reference else "no"
+        rows.append([label, f"{free:.1f}", f"{constrained:.1f}", f"{constrained / free:.3f}x",
+                     f"{constrained / speeds[0]:.2f}x", same])  # fmt: skip
     mask = _mask_us(backend)
     cold, first, again = _load_seconds()
     out = table(
         "HFBackend on SmolLM2-135M (CPU): decoding cost per token, same prompt and length",
-        ["unconstrained ms/token", "grammar ms/token", "ratio", "mask fill + apply µs/token"],
-        [[f"{free:.1f}", f"{constrained:.1f}", f"{constrained / free:.3f}x", f"{mask:.0f}"]],
-    )
+        ["model", "unconstrained ms/token", "grammar ms/token", "grammar / unconstrained",
+         "vs before", "same greedy answer as before"],
+        rows,
+    )  # fmt: skip
+    out += f"\nXGrammar mask fill + apply: {mask:.0f} µs/token.\n"
+    out += "\n" + table(
+        "Embedded model memory: RSS of a fresh process (torch, transformers imported first)",
+        ["dtype", "before", "after HFBackend.default()", "after the first call",
+         "the backend's share", "peak"],
+        _resident_mb(),
+    )  # fmt: skip
     out += "\n" + table(
         "XGrammar compile on the SmolLM2 tokenizer (REQUIRED policy)",
         ["N", "first compile", "cached lookup"],

@@ -57,7 +57,13 @@ class HFBackend(CallBackend):
         tokenizer: The tokenizer (required with a loaded model; loaded from ``model``
             otherwise).
         chat_template: A Jinja chat template for tokenizers that have none.
-        model_kwargs: Passed to ``AutoModelForCausalLM.from_pretrained``.
+        model_kwargs: Passed to ``AutoModelForCausalLM.from_pretrained`` (e.g.
+            ``{"dtype": torch.float16}``: about twice as fast on CPU and half the
+            memory, but different logits, so a different greedy answer at times).
+        split_matmuls: Run each one-token decoding step's matrix products as row
+            blocks on all CPU threads, bitwise equal to the plain products (checked
+            per layer shape; see :mod:`.hf_matmul`). Default: on for a model this
+            backend loads, off for a model you pass (its layers' class changes).
 
     Calls on one instance may run concurrently (each has its own matcher and
     cache); they share the model's compute.
@@ -73,11 +79,13 @@ class HFBackend(CallBackend):
         *,
         chat_template: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
+        split_matmuls: bool | None = None,
     ) -> None:
         _require_runtime()
         import xgrammar as xgr
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        loaded_here = isinstance(model, (str, Path))
         if isinstance(model, (str, Path)):
             path = Path(model).expanduser()
             if not path.exists() and (str(model).startswith((".", "/", "~")) or path.suffix):
@@ -105,6 +113,10 @@ class HFBackend(CallBackend):
             )
         self.model = model.eval()
         self.tokenizer = tokenizer
+        if split_matmuls if split_matmuls is not None else loaded_here:
+            from citeformer.backends import hf_matmul
+
+            hf_matmul.split_matmuls(model)
         # Only the last position's logits are needed: skips a (prompt x vocab) matmul.
         forward = inspect.signature(model.forward).parameters
         self._last_only = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
@@ -121,13 +133,17 @@ class HFBackend(CallBackend):
         self._compiled_lock = threading.Lock()
 
     @classmethod
-    def default(cls) -> HFBackend:
-        """The embedded SmolLM2-135M-Instruct (converted once, then cached)."""
+    def default(cls, *, model_kwargs: dict[str, Any] | None = None) -> HFBackend:
+        """The embedded SmolLM2-135M-Instruct (converted once, then cached).
+
+        Args:
+            model_kwargs: As for the constructor (fp32 unless a ``dtype`` is given).
+        """
         from citeformer.backends.embedded import quiet_transformers, smollm2_hf_dir
 
         folder = smollm2_hf_dir()
         with quiet_transformers():
-            return cls(folder)
+            return cls(folder, model_kwargs=model_kwargs)
 
     def __repr__(self) -> str:
         return f"HFBackend({getattr(self.model.config, '_name_or_path', '?')!r})"
