@@ -49,6 +49,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
+from citeformer._whole_text import WholeParse, whole_parse
 from citeformer.core import InvalidMarker, MarkerStyle
 from citeformer.grammar.language import group_size
 
@@ -179,7 +180,7 @@ class MarkerParser:
         self._out_len = 0
         self._last = ""  # last character emitted
         self._marker_last = False  # the output so far ends with a marker
-        self._verdicts: dict[str, _Verdict] = {}  # per parser: answers repeat markers
+        self._verdicts = _verdict_cache(n, self._group, style)
 
     @property
     def pending(self) -> str:
@@ -221,59 +222,44 @@ class MarkerParser:
         ``text`` starts an ASCII candidate closed right where its body ends (what
         answers hold); any other text takes the incremental scan.
         """
-        simple = self._simple_pass(text) if not self._buf and not self._raw_base else None
-        if simple is not None:
-            return simple
-        return [*self.feed(text), *self.flush()]
-
-    def _simple_pass(self, text: str) -> list[ParseEvent] | None:
-        """The events of ``text`` if all its candidates are simple, else None (nothing changed)."""
-        style = self._style
-        if style is MarkerStyle.CARET or self._wide in text or self._out_len:
-            return None
-        found = _simple_candidates(style).finditer(text)
-        spans = [(m.start(), m.end()) for m in found]
-        if len(spans) != text.count(self._open):  # an opening character used otherwise
-            return None
+        parse = self.whole_parse(text)
+        if parse is None:
+            return [*self.feed(text), *self.flush()]
         events: list[ParseEvent] = []
-        verdicts, n, group = self._verdicts, self._n, self._group
-        done = out = 0
-        marker_last, last = False, ""
-        for j, end in spans:
-            raw = text[j:end]
-            verdict = verdicts.get(raw)
-            if verdict is None:
-                verdict = verdicts[raw] = _closed(raw, n, group, style)
-            if isinstance(verdict, str):
-                space = done + len(text[done:j].rstrip(_HSPACE))
-                if space > done:
-                    events.append(TextEvent(text[done:space]))
-                    out += space - done
-                    marker_last, last = False, text[space - 1]
-                events.append(InvalidMarkerEvent(InvalidMarker(raw, j, end, verdict)))
-                done = end
-                continue
-            if j > done:
-                events.append(TextEvent(text[done:j]))
-                out += j - done
-            elif marker_last:  # "[1][2]": markers side by side are kept apart
-                events.append(TextEvent(" "))
-                out += 1
-            for k, (ids, marker) in enumerate(verdict):
-                if k:
-                    events.append(TextEvent(" "))
-                    out += 1
-                events.append(MarkerEvent(ids, marker, out, out + len(marker), j))
-                out += len(marker)
-            marker_last, last = True, raw[-1]
-            done = end
-        if done < len(text):
-            events.append(TextEvent(text[done:]))
-            out += len(text) - done
-            marker_last, last = False, text[-1]
-        self._out_len, self._raw_base = out, len(text)
-        self._marker_last, self._last = marker_last, last
+        removed = iter(parse.invalid)
+        marks = {mark[5]: mark for mark in parse.marks}
+        gone = next(removed, None)
+        for index, part in enumerate([*parse.parts, None]):
+            while gone is not None and gone[1] == index:  # removed before this piece
+                events.append(InvalidMarkerEvent(gone[0]))
+                gone = next(removed, None)
+            mark = marks.get(index)
+            if mark is not None:
+                events.append(MarkerEvent(*mark[:5]))
+            elif part is not None:
+                events.append(TextEvent(part))
         return events
+
+    def whole_parse(self, text: str) -> WholeParse | None:
+        """The compact parse of a whole raw text, if the one-pass scan applies.
+
+        For a fresh parser only (returns None otherwise, and for texts the scan does
+        not take); on success the parser's state is that of ``feed(text) + flush()``.
+        """
+        if self._buf or self._raw_base or self._out_len:
+            return None
+        n, group, style = self._n, self._group, self._style
+        if len(self._verdicts) > 4096:
+            self._verdicts.clear()
+        parse = whole_parse(
+            text, style, _simple_candidates(style), self._verdicts,
+            lambda raw: _closed(raw, n, group, style),
+        )  # fmt: skip
+        if parse is not None:
+            self._out_len, self._raw_base = parse.length, len(text)
+            self._marker_last = parse.marker_last
+            self._last = parse.parts[-1][-1] if parse.parts else ""
+        return parse
 
     # -- the scan ---------------------------------------------------------------------
 
@@ -481,6 +467,25 @@ _Pieces = tuple[tuple[tuple[int, ...], str], ...]
 """A valid candidate's output: one (ids, marker text) per marker it becomes."""
 _Verdict = _Pieces | str
 """The pieces of a valid candidate, or why it is invalid."""
+
+
+_VERDICTS: Final[dict[tuple[int, int, MarkerStyle], dict[str, _Verdict]]] = {}
+
+
+def _verdict_cache(n: int, group: int, style: MarkerStyle) -> dict[str, _Verdict]:
+    """The shared ``raw candidate -> verdict`` cache of one citation language.
+
+    Verdicts are pure functions of the candidate and the language, and answers repeat
+    their markers call after call: one dict lookup per marker instead of a judgement
+    (each cache is cleared by its parsers past 4,096 entries; this map past 256).
+    """
+    key = (n, group, style)
+    cache = _VERDICTS.get(key)
+    if cache is None:
+        if len(_VERDICTS) > 256:
+            _VERDICTS.clear()
+        cache = _VERDICTS[key] = {}
+    return cache
 
 
 @functools.cache

@@ -232,7 +232,7 @@ def _merged(events: list[object]) -> list[object]:
 
 def test_the_whole_text_pass_is_taken_for_answers_and_not_for_odd_text() -> None:
     parser = MarkerParser(3, B)
-    assert parser._simple_pass("Paris [1]. Rome [2, 3][9]. Done.") is not None
+    assert parser.whole_parse("Paris [1]. Rome [2, 3][9]. Done.") is not None
     for odd in ("a [b] c [1].", "x ［1］ [1].", "[1", "[[9]3]", "(3 km) [1]."):
-        assert MarkerParser(3, B)._simple_pass(odd) is None or "(" in odd
-    assert MarkerParser(3, MarkerStyle.CARET)._simple_pass("a ^1.") is None
+        assert MarkerParser(3, B).whole_parse(odd) is None or "(" in odd
+    assert MarkerParser(3, MarkerStyle.CARET).whole_parse("a ^1.") is None
