@@ -165,13 +165,7 @@ class MarkerParser:
         self._n = n
         self._style = style
         self._group = group if group is not None else group_size(max(n, 1), style)
-        self._open = style.open
-        self._wide = style.wide_open
-        closers = style.close + style.wide_close
-        self._closers = closers
-        # What ends a malformed candidate's lookahead: a closing character (found), or
-        # a line break or another opening character (given up).
-        self._look = re.compile(f"[\n\r{re.escape(style.open + style.wide_open + closers)}]")
+        self._open, self._wide, self._closers, self._look = _style_scan(style)
         self._buf = ""
         self._raw_base = 0  # raw offset of self._buf[0]
         self._scan = 0  # self._buf[:scan] holds no opening character still to look at
@@ -486,6 +480,19 @@ def _verdict_cache(n: int, group: int, style: MarkerStyle) -> dict[str, _Verdict
             _VERDICTS.clear()
         cache = _VERDICTS[key] = {}
     return cache
+
+
+@functools.cache
+def _style_scan(style: MarkerStyle) -> tuple[str, str, str, re.Pattern[str]]:
+    """The style's opening characters, closing ones, and what ends a lookahead.
+
+    A malformed candidate's lookahead ends at a closing character (found), or at a
+    line break or another opening character (given up). Cached: parsers are made per
+    call, and per segment of a JSON answer.
+    """
+    closers = style.close + style.wide_close
+    look = re.compile(f"[\n\r{re.escape(style.open + style.wide_open + closers)}]")
+    return style.open, style.wide_open, closers, look
 
 
 @functools.cache

@@ -329,10 +329,11 @@ class _SettledText:
     settled text added by the raw text it was given.
     """
 
-    __slots__ = ("_count", "_parser", "_raw", "fed")
+    __slots__ = ("_count", "_parser", "_raw", "_style", "fed")
 
     def __init__(self, style: MarkerStyle) -> None:
-        self._parser = MarkerParser(0, style)
+        self._style = style
+        self._parser: MarkerParser | None = None  # made on first use: most are never fed
         self._raw = ""  # the raw text so far (for of)
         self._count = 0  # pieces read so far (for extend)
         self.fed = 0  # raw characters read so far
@@ -357,6 +358,8 @@ class _SettledText:
 
     def _feed(self, chunk: str) -> str:
         self.fed += len(chunk)
+        if self._parser is None:
+            self._parser = MarkerParser(0, self._style)
         events = self._parser.feed(chunk)
         return "".join(e.text for e in events if isinstance(e, TextEvent))
 

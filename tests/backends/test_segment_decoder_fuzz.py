@@ -344,3 +344,29 @@ def test_the_scanner_accepts_what_jiter_accepts_in_any_chunks(text: str, sizes: 
         assert error is not None, text
     else:
         assert error is None, (text, error)
+
+
+def test_the_c_parser_path_is_taken_for_plain_documents_and_decodes_as_the_scan() -> None:
+    """Whole documents the C JSON parser takes give the scan's text, ids and dropped ids."""
+    from citeformer.backends._api.json_segments import whole_segments
+
+    rnd = random.Random(19)
+    taken = 0
+    for _ in range(600):
+        quotes = rnd.random() < 0.5
+        language = citation_language(3, Policy.QUOTES_ONLY if quotes else Policy.AUTO)
+        doc = document(rnd, quotes)
+        if whole_segments(doc) is None:
+            continue
+        taken += 1
+        scanned = SegmentDecoder(language, "fuzz")
+        expected = scanned.feed(doc) + scanned.finish()
+        fast = SegmentDecoder(language, "fuzz")
+        assert fast.feed(doc, whole=True) == ""  # released by finish
+        assert (fast.finish(), fast.dropped) == (expected, scanned.dropped), doc
+    assert taken > 80  # 116 of these 600 take the C parser; the hostile rest, the scan
+    plain = '{"segments": [{"text": "Paris is big.", "citations": [1, 7]}]}'
+    assert whole_segments(plain) == [{"text": "Paris is big.", "citations": [1, 7]}]
+    for odd in ('{"segments": [{"text": "\\ud800"}]}', '{"segments": [{"citations": [1.0]}]}',
+                '{"segments": []} x', '{"segments": {}}', '[]'):  # fmt: skip
+        assert whole_segments(odd) is None, odd

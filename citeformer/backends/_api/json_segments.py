@@ -20,6 +20,8 @@ can follow them as it goes:
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Final
 
 from citeformer.backends._api.json_scan import Action, JsonScanner, JsonSyntaxError
@@ -167,7 +169,7 @@ class SegmentDecoder:
         provider: Backend name, for errors.
     """
 
-    __slots__ = ("_document", "_error", "_parts", "_provider", "_scanner", "_writer")
+    __slots__ = ("_document", "_error", "_parsed", "_parts", "_provider", "_scanner", "_writer")
 
     def __init__(self, language: CitationLanguage, provider: str) -> None:
         self._writer = SegmentWriter(language)
@@ -176,6 +178,7 @@ class SegmentDecoder:
         self._provider = provider
         self._parts: list[str] = []
         self._error: BackendError | None = None
+        self._parsed: list[dict[str, Any]] | None = None  # a whole document's segments
 
     @property
     def raw(self) -> str:
@@ -184,8 +187,15 @@ class SegmentDecoder:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
 
-    def feed(self, delta: str) -> str:
+    def feed(self, delta: str, *, whole: bool = False) -> str:
         """Add a piece of the JSON; return newly settled answer text.
+
+        Args:
+            delta: The next piece.
+            whole: ``delta`` is the entire document (a non-streamed response). A
+                well-formed document of the schema's shape is then read by the C JSON
+                parser (:func:`whole_segments`), its text released by :meth:`finish`;
+                any other takes the incremental scan, which says what is wrong.
 
         Raises:
             BackendError: The document is not JSON, or not of the schema's shape.
@@ -193,7 +203,14 @@ class SegmentDecoder:
         if not delta:
             return ""
         self._raise_if_failed()
+        if self._parsed is not None:  # more after a whole document: scan it all after all
+            self._parsed = None
+            self._scan(self.raw)
+        elif whole and not self._parts:
+            self._parsed = whole_segments(delta)
         self._parts.append(delta)
+        if self._parsed is not None:
+            return ""
         self._scan(delta)
         document = self._document
         if not document.changed:
@@ -213,6 +230,8 @@ class SegmentDecoder:
                 structured-output request).
         """
         self._raise_if_failed()
+        if self._parsed is not None:  # complete whatever the finish reason said
+            return self._writer.update(self._parsed, complete=True)
         if not truncated:
             try:
                 self._scanner.close()
@@ -303,5 +322,54 @@ def decode_segments(
         The answer text and the ids that were dropped.
     """
     decoder = SegmentDecoder(language, provider)
-    text = decoder.feed(document) + decoder.finish(truncated=truncated)
+    text = decoder.feed(document, whole=True) + decoder.finish(truncated=truncated)
     return text, decoder.dropped
+
+
+# A surrogate escape: jiter (the incremental scan's decoder) refuses a lone one, json
+# accepts it; such documents take the scan.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+_ID_LIMIT: Final = 10**18  # larger ints are shown by their JSON text: the scan's business
+
+
+def whole_segments(document: str) -> list[dict[str, Any]] | None:
+    """The segments of a complete document of the schema's shape, by the C parser.
+
+    What the incremental scan would hand the writer, for documents whose reading
+    cannot differ: valid JSON (first key wins, as in the scan), an object whose first
+    ``"segments"`` is an array of objects, each ``text``/``quote`` a string and each
+    ``citations`` an array of integers. None for anything else (wrong shape, invalid
+    JSON, surrogate escapes, ids of other types), which the scan then reads and
+    reports exactly as before; a differential test compares the two.
+    """
+    if _SURROGATE_ESCAPE.search(document):
+        return None
+    try:
+        top = json.loads(document, object_pairs_hook=_first_key_wins)
+    except (ValueError, RecursionError):
+        return None
+    segments = top.get("segments") if isinstance(top, dict) else None
+    if not isinstance(segments, list):
+        return None
+    for segment in segments:
+        if not isinstance(segment, dict):
+            return None
+        for name in _STRING_FIELDS:
+            if name in segment and not isinstance(segment[name], str):
+                return None
+        if "citations" in segment:
+            ids = segment["citations"]
+            if not isinstance(ids, list):
+                return None
+            for item in ids:
+                if type(item) is not int or not -_ID_LIMIT < item < _ID_LIMIT:
+                    return None
+    return segments
+
+
+def _first_key_wins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key not in out:
+            out[key] = value
+    return out

@@ -247,8 +247,11 @@ class ResponseDecoder:
         self._finish: str | None = None
         self._blocked = False
 
-    def feed(self, response: Any) -> str:
-        """Consume one ``GenerateContentResponse`` (or stream chunk); return new text."""
+    def feed(self, response: Any, *, whole: bool = False) -> str:
+        """Consume one ``GenerateContentResponse`` (or stream chunk); return new text.
+
+        ``whole=True``: a whole response, whose text is the entire document.
+        """
         usage = usage_of(getattr(response, "usage_metadata", None))
         if usage is not None:
             self._usage = usage
@@ -260,7 +263,7 @@ class ResponseDecoder:
         if candidate is None:
             return ""
         text = _answer_text(candidate)
-        out = self._segments.feed(text) if text else ""
+        out = self._segments.feed(text, whole=whole) if text else ""
         reason = finish_reason(getattr(candidate, "finish_reason", None))
         if reason is not None:
             self._finish = reason
@@ -284,5 +287,5 @@ class ResponseDecoder:
 def decode_response(response: Any, request: CitationRequest, provider: str) -> Reply:
     """Answer text and facts from a whole ``GenerateContentResponse``."""
     decoder = ResponseDecoder(request, provider)
-    text = decoder.feed(response)
+    text = decoder.feed(response, whole=True)
     return decoder.finish(whole=True).after(text)

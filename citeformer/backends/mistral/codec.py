@@ -139,8 +139,11 @@ class ResponseDecoder:
         self._usage: TokenUsage | None = None
         self._finish: str | None = None
 
-    def feed(self, event: Any) -> str:
-        """Consume one ``CompletionEvent`` (or its ``.data`` chunk); return new text."""
+    def feed(self, event: Any, *, whole: bool = False) -> str:
+        """Consume one ``CompletionEvent`` (or its ``.data`` chunk); return new text.
+
+        ``whole=True``: a whole response, whose content is the entire document.
+        """
         chunk = getattr(event, "data", event)
         usage = usage_of(getattr(chunk, "usage", None))
         if usage is not None:
@@ -152,7 +155,7 @@ class ResponseDecoder:
             message = getattr(choice, "delta", None) or getattr(choice, "message", None)
             text = content_text(getattr(message, "content", None))
             if text:
-                out += self._segments.feed(text)
+                out += self._segments.feed(text, whole=whole)
             reason = finish_reason(getattr(choice, "finish_reason", None))
             if reason is not None:
                 self._finish = reason
@@ -180,5 +183,5 @@ def decode_response(response: Any, request: CitationRequest, provider: str) -> R
     if not (getattr(response, "choices", None) or ()):
         raise BackendError("the response has no choices", provider=provider, retryable=True)
     decoder = ResponseDecoder(request, provider)
-    text = decoder.feed(response)
+    text = decoder.feed(response, whole=True)
     return decoder.finish().after(text)

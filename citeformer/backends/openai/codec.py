@@ -215,10 +215,11 @@ class ResponseDecoder:
         self._usage: TokenUsage | None = None
         self._finish: str | None = None
 
-    def feed(self, chunk: Any) -> str:
+    def feed(self, chunk: Any, *, whole: bool = False) -> str:
         """Consume one ``ChatCompletionChunk`` (or a whole ``ChatCompletion``); return new text.
 
-        A whole completion's ``choices[0].message`` is read like a chunk's delta.
+        A whole completion's ``choices[0].message`` is read like a chunk's delta
+        (``whole=True``: its content is the entire document).
         """
         usage = getattr(chunk, "usage", None)
         if usage is not None:
@@ -233,7 +234,7 @@ class ResponseDecoder:
                 self._refusal.append(refusal)  # it goes after the content
             content = getattr(delta, "content", None)
             if content:
-                out += self._segments.feed(content) if self._segments else content
+                out += self._segments.feed(content, whole=whole) if self._segments else content
             finish = getattr(choice, "finish_reason", None)
             if finish:
                 self._finish = finish
@@ -289,7 +290,7 @@ def decode_response(
     if not (getattr(response, "choices", None) or ()):
         raise BackendError("the response has no choices", provider=provider, retryable=True)
     decoder = ResponseDecoder(shape, request, provider)
-    text = decoder.feed(response)
+    text = decoder.feed(response, whole=True)
     return decoder.finish(whole=True).after(text)
 
 
