@@ -3,7 +3,10 @@
 Side by side in one run, per N:
 
 * **raw AsyncOpenAI**: the SDK call alone, the same request (messages and strict
-  JSON schema): the floor;
+  JSON schema), read as the SDK's typed objects: what calling the SDK directly costs;
+* **raw response**: the same SDK call through ``with_raw_response`` (streams:
+  ``with_streaming_response``), its JSON read by hand, no typed objects: the floor of
+  the way citeformer reads responses;
 * **citeformer**: ``Citeformer.agenerate`` with ``OpenAIBackend`` (native async);
 * **thread pool**: the same backend forced through the Backend default
   (``asyncio.to_thread(generate)``), what a sync-only backend gets.
@@ -16,6 +19,7 @@ opening ``{"segments": [{"text": "``; for citeformer, the first text chunk.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from typing import Any
@@ -50,6 +54,11 @@ class ThreadPath(Backend):
         return self.inner.generate(prompt, sources, policy, **options)
 
 
+def _rotation(turn: int) -> list[int]:
+    """The order of the three compared paths in round ``turn``."""
+    return [(turn + i) % 3 for i in range(3)]
+
+
 async def _fan_out(make: Any, n: int) -> float:
     started = time.perf_counter()
     await asyncio.gather(*(make() for _ in range(n)))
@@ -71,6 +80,10 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
     async def raw_call() -> None:
         await raw.chat.completions.create(**payload)
 
+    async def bytes_call() -> None:
+        response = await raw.chat.completions.with_raw_response.create(**payload)
+        json.loads(response.content)
+
     async def cf_call() -> None:
         await cf.agenerate(QUESTION, SOURCES)
 
@@ -90,6 +103,21 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
                     first = time.perf_counter() - started
         return first or 0.0
 
+    async def bytes_ttft() -> float:
+        started = time.perf_counter()
+        first, content = None, ""
+        create = raw.chat.completions.with_streaming_response.create
+        async with create(**stream_payload) as response:
+            async for line in response.iter_lines():
+                if first is None and line.startswith("data: {"):
+                    chunk = json.loads(line[6:])
+                    delta = chunk["choices"][0]["delta"] if chunk["choices"] else {}
+                    content += delta.get("content") or ""
+                    opening = content.find(TEXT_KEY)
+                    if opening >= 0 and len(content) > opening + len(TEXT_KEY):
+                        first = time.perf_counter() - started
+        return first or 0.0
+
     async def cf_ttft() -> float:
         started = time.perf_counter()
         first = None
@@ -98,52 +126,59 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
                 first = time.perf_counter() - started
         return first or 0.0
 
-    for make in (raw_call, cf_call, thread_call):  # warm clients, caches, pools
+    for make in (raw_call, bytes_call, cf_call, thread_call):  # warm clients, caches, pools
         await _fan_out(make, 20)
     rows, ttft_rows = [], []
     for n in SIZES:
-        # Three rounds in alternating order (first and second place differ by GC and
-        # pool growth on a 2-core machine); the medians are compared.
-        floors, ours, raw_firsts, cf_firsts = [], [], [], []
+        # Three rounds, the paths in a rotating order (first and later places differ by
+        # GC and pool growth on a 2-core machine); the medians are compared.
+        walls: list[list[float]] = [[], [], []]
+        firsts: list[list[float]] = [[], [], []]
         for turn in range(ROUNDS):
-            pair = [(floors, raw_call), (ours, cf_call)]
-            for sink, make in pair if turn % 2 == 0 else pair[::-1]:
-                sink.append(await _fan_out(make, n))
-            pair = [(raw_firsts, raw_ttft), (cf_firsts, cf_ttft)]
-            for sink, make in pair if turn % 2 == 0 else pair[::-1]:
-                sink.append(statistics.median(await asyncio.gather(*(make() for _ in range(n)))))
-        floor, mine = statistics.median(floors), statistics.median(ours)
+            for i in _rotation(turn):
+                walls[i].append(await _fan_out((raw_call, bytes_call, cf_call)[i], n))
+            for i in _rotation(turn):
+                make = (raw_ttft, bytes_ttft, cf_ttft)[i]
+                firsts[i].append(
+                    statistics.median(await asyncio.gather(*(make() for _ in range(n))))
+                )
+        floor, bare, mine = (statistics.median(w) for w in walls)
         pooled = await _fan_out(thread_call, n)
         rows.append(
             [
                 str(n),
                 f"{floor:.2f} s",
+                f"{bare:.2f} s",
                 f"{mine:.2f} s",
                 f"**{mine / floor:.2f}x**",
+                f"{mine / bare:.2f}x",
                 f"{pooled:.2f} s",
                 f"{pooled / floor:.1f}x",
             ]
         )
-        raw_first, cf_first = statistics.median(raw_firsts), statistics.median(cf_firsts)
+        raw_first, bare_first, cf_first = (statistics.median(f) for f in firsts)
         ttft_rows.append(
             [
                 str(n),
                 f"{raw_first * 1000:.1f} ms",
+                f"{bare_first * 1000:.1f} ms",
                 f"{cf_first * 1000:.1f} ms",
-                f"**{(cf_first - raw_first) * 1000:+.1f} ms**",
+                f"**{(cf_first - raw_first) / raw_first:+.1%}**",
+                f"{(cf_first - bare_first) / bare_first:+.1%}",
             ]
         )
     sequential = []
     for _ in range(30):
-        sequential.append((await raw_ttft(), await cf_ttft()))
-    raw_seq = statistics.median(a for a, _ in sequential)
-    cf_seq = statistics.median(b for _, b in sequential)
+        sequential.append((await raw_ttft(), await bytes_ttft(), await cf_ttft()))
+    raw_seq, bare_seq, cf_seq = (statistics.median(row[i] for row in sequential) for i in range(3))
     ttft_rows.append(
         [
             "1 (30 in a row)",
             f"{raw_seq * 1000:.1f} ms",
+            f"{bare_seq * 1000:.1f} ms",
             f"{cf_seq * 1000:.1f} ms",
             f"**{(cf_seq - raw_seq) * 1000:+.1f} ms**",
+            f"{(cf_seq - bare_seq) * 1000:+.1f} ms",
         ]
     )
     await raw.close()
@@ -157,15 +192,31 @@ def run() -> str:
     return (
         table(
             f"Async fan-out: N concurrent calls, loopback OpenAI server at {LATENCY * 1000:.0f} ms"
-            f" (median of {ROUNDS} alternating rounds; the thread pool once)",
-            ["N", "raw AsyncOpenAI", "citeformer", "ratio", "thread pool", "ratio"],
+            f" (median of {ROUNDS} rounds in rotating order; the thread pool once)",
+            [
+                "N",
+                "raw AsyncOpenAI",
+                "raw response",
+                "citeformer",
+                "vs AsyncOpenAI",
+                "vs raw response",
+                "thread pool",
+                "vs AsyncOpenAI",
+            ],
             rows,
         )
         + "\n"
         + table(
             "Streaming time to first answer text (median over the N concurrent streams,"
-            f" median of {ROUNDS} rounds)",
-            ["N", "raw AsyncOpenAI", "citeformer", "added"],
+            f" median of {ROUNDS} rounds; one stream at a time: added ms)",
+            [
+                "N",
+                "raw AsyncOpenAI",
+                "raw response",
+                "citeformer",
+                "vs AsyncOpenAI",
+                "vs raw response",
+            ],
             ttft_rows,
         )
     )

@@ -33,6 +33,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    peer: Any = None  # the client's (host, port): one per connection
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class LoopbackServer:
             dict(request.query),
             {k.lower(): v for k, v in request.headers.items()},
             body,
+            request.transport.get_extra_info("peername") if request.transport else None,
         )
         with self._lock:
             self.requests.append(received)

@@ -10,6 +10,8 @@
 * :mod:`~citeformer.backends._api.json_scan` (with its vocabulary in
   :mod:`~citeformer.backends._api.json_events`) and
   :mod:`~citeformer.backends._api.json_segments`: schema-tier output, whole or streamed.
+* :mod:`~citeformer.backends._api.wire`: response JSON and server-sent events read
+  from the SDK's raw response, for backends that skip its typed models.
 """
 
 from citeformer.backends._api.backend import ApiBackend, ApiCall, StreamDecoder

@@ -1,8 +1,9 @@
 """Chat-completions APIs: request payloads and response decoding.
 
 Pure: no I/O and no SDK import. Responses and stream chunks are read by
-attribute, so the same functions serve the openai SDK's objects and the tests'
-plain objects. A whole completion is decoded by feeding it to the stream
+attribute: the backend hands over the wire JSON as ``SimpleNamespace`` objects
+(:mod:`citeformer.backends._api.wire`), and the same functions serve the SDK's typed
+objects and the tests' plain ones. A whole completion is decoded by feeding it to the stream
 decoder (:class:`ResponseDecoder`), so whole and streamed answers, refusals
 included, are rendered by the same code.
 
