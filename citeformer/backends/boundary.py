@@ -12,10 +12,9 @@ the backend's stream as soon as the consumer closes theirs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from citeformer.errors import BackendError, CiteformerError, UnexpectedBackendError
 
@@ -36,8 +35,7 @@ _log = logging.getLogger("citeformer.backends")
 T = TypeVar("T")
 
 
-@contextlib.contextmanager
-def backend_errors(backend: Backend) -> Iterator[None]:
+def backend_errors(backend: Backend) -> BackendErrors:
     """Turn whatever ``backend`` raises inside into citeformer's error tree.
 
     Citeformer's own errors (misuse included) pass unchanged; any other exception
@@ -45,12 +43,29 @@ def backend_errors(backend: Backend) -> Iterator[None]:
     :class:`~citeformer.errors.BackendError`) naming the backend, with the original
     as ``__cause__``. ``BaseException`` (cancellation, ``KeyboardInterrupt``) passes.
     """
-    try:
-        yield
-    except CiteformerError:
-        raise
-    except Exception as exc:
-        raise _unexpected(backend, exc) from exc
+    return BackendErrors(backend)
+
+
+class BackendErrors:
+    """The context manager :func:`backend_errors` returns.
+
+    One small object per call: it lives as long as the call, and hundreds may be in flight.
+    """
+
+    __slots__ = ("_backend",)
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: object, exc: BaseException | None, traceback: object
+    ) -> Literal[False]:
+        if isinstance(exc, Exception) and not isinstance(exc, CiteformerError):
+            raise _unexpected(self._backend, exc) from exc
+        return False
 
 
 def _unexpected(backend: Backend, exc: Exception) -> BackendError:

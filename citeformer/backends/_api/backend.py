@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Protocol, Unpack
 
 from citeformer.backends._api.clients import ApiClients
 from citeformer.backends._api.errors import translate_error
-from citeformer.backends._api.retry import acall_with_retries, call_with_retries
+from citeformer.backends._api.retry import acall_with_retries, aretry_after, call_with_retries
 from citeformer.backends._api.settings import (
     ApiOptions,
     AsyncClient,
@@ -191,7 +191,12 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
         return call_with_retries(self.retry, attempt)
 
     async def _asend(self, api_call: ApiCall) -> Any:
-        """Native async :meth:`_send` on the async client."""
+        """Native async :meth:`_send` on the async client.
+
+        The first attempt runs here, not in a wrapper: an in-flight call then holds two
+        fewer coroutines (with hundreds in flight, fewer live objects mean cheaper
+        garbage collections).
+        """
         client = self.async_client
 
         async def attempt() -> Any:
@@ -200,7 +205,13 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
             except Exception as exc:
                 raise self._translate_error(exc) from exc
 
-        return await acall_with_retries(self.retry, attempt)
+        try:
+            try:
+                return await self._acreate(client, api_call)
+            except Exception as exc:
+                raise self._translate_error(exc) from exc
+        except Exception as error:
+            return await aretry_after(self.retry, error, attempt)
 
     def _api_call(self, call: BackendCall, *, stream: bool) -> ApiCall:
         return self._prepare(call.request, call.options, stream=stream)

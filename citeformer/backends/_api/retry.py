@@ -112,9 +112,19 @@ async def acall_with_retries(policy: RetryPolicy, attempt: Callable[[], Awaitabl
     try:
         return await attempt()
     except Exception as error:
-        if policy.max_retries == 0 or not policy.should_retry(error):
-            raise
-        first = error
+        return await aretry_after(policy, error, attempt)
+
+
+async def aretry_after(
+    policy: RetryPolicy, first: Exception, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """The rest of :func:`acall_with_retries`, once the caller's own first attempt failed.
+
+    The caller runs the first attempt without a wrapper and calls this from the
+    ``except`` block that caught ``first``, which is raised again if not worth retrying.
+    """
+    if policy.max_retries == 0 or not policy.should_retry(first):
+        raise first
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
     await asyncio.sleep(policy.wait(first, 1))

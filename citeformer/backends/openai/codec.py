@@ -41,7 +41,7 @@ from citeformer.backends.base import CallInfo, CitationRequest, Reply
 from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
 from citeformer.grammar.notation import to_ebnf, to_gbnf
-from citeformer.grammar.schema import to_json_schema
+from citeformer.grammar.schema import shared_json_schema
 from citeformer.markers import neutralize
 
 Constraint = Literal["json_schema", "grammar", "none"]
@@ -113,7 +113,8 @@ def build_payload(
     messages = request.segment_messages if schema_mode else request.messages
     payload: dict[str, Any] = {
         "model": options.get("model") or shape.model,
-        "messages": [dict(m) for m in messages],
+        # The request's own dicts (the SDK only reads them); other mappings as dicts.
+        "messages": [m if type(m) is dict else dict(m) for m in messages],
     }
     limit = options.get("max_tokens") or options.get("max_new_tokens")
     if limit:
@@ -134,7 +135,7 @@ def build_payload(
             "json_schema": {
                 "name": SCHEMA_NAME,
                 "strict": True,
-                "schema": to_json_schema(language, min_items=shape.min_items),
+                "schema": shared_json_schema(language, min_items=shape.min_items),
             },
         }
     elif shape.constraint == "grammar":
