@@ -186,6 +186,9 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
     return rows, ttft_rows
 
 
+PATHS = ["raw AsyncOpenAI", "raw response", "citeformer", "vs AsyncOpenAI", "vs raw response"]
+
+
 def run() -> str:
     with openai_server(LATENCY) as url:
         rows, ttft_rows = asyncio.run(_measure(url))
@@ -193,30 +196,14 @@ def run() -> str:
         table(
             f"Async fan-out: N concurrent calls, loopback OpenAI server at {LATENCY * 1000:.0f} ms"
             f" (median of {ROUNDS} rounds in rotating order; the thread pool once)",
-            [
-                "N",
-                "raw AsyncOpenAI",
-                "raw response",
-                "citeformer",
-                "vs AsyncOpenAI",
-                "vs raw response",
-                "thread pool",
-                "vs AsyncOpenAI",
-            ],
+            ["N", *PATHS, "thread pool", "vs AsyncOpenAI"],
             rows,
         )
         + "\n"
         + table(
             "Streaming time to first answer text (median over the N concurrent streams,"
             f" median of {ROUNDS} rounds; one stream at a time: added ms)",
-            [
-                "N",
-                "raw AsyncOpenAI",
-                "raw response",
-                "citeformer",
-                "vs AsyncOpenAI",
-                "vs raw response",
-            ],
+            ["N", *PATHS],
             ttft_rows,
         )
     )
