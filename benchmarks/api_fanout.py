@@ -32,7 +32,7 @@ from citeformer.backends.openai import OpenAIBackend
 
 LATENCY = 0.2
 SIZES = (100, 500, 1000)
-ROUNDS = 3
+ROUNDS = 5
 SOURCES = [
     Source("The Eiffel Tower is 330 metres tall and stands in Paris.", {"title": "Eiffel Tower"}),
     Source("The Colosseum in Rome held about 50,000 spectators.", {"title": "Colosseum"}),
@@ -130,7 +130,7 @@ async def _measure(url: str) -> tuple[list[list[str]], list[list[str]]]:
         await _fan_out(make, 20)
     rows, ttft_rows = [], []
     for n in SIZES:
-        # Three rounds, the paths in a rotating order (first and later places differ by
+        # ROUNDS rounds, the paths in a rotating order (first and later places differ by
         # GC and pool growth on a 2-core machine); the medians are compared.
         walls: list[list[float]] = [[], [], []]
         firsts: list[list[float]] = [[], [], []]

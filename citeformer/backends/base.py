@@ -46,7 +46,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import warnings
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from citeformer.backends.boundary import (
@@ -329,11 +329,14 @@ class CallBackend(Backend):
             return super().complete_stream(call)
         return self._complete_stream(call)
 
-    async def acomplete(self, call: BackendCall) -> Reply:
-        """Async :meth:`complete`."""
+    def acomplete(self, call: BackendCall) -> Coroutine[Any, Any, Reply]:
+        """Async :meth:`complete`.
+
+        Returns the answering hook's own coroutine: no extra frame per in-flight call.
+        """
         if "agenerate" in self._overridden:
-            return await super().acomplete(call)
-        return await self._acomplete(call)
+            return super().acomplete(call)
+        return self._acomplete(call)
 
     def acomplete_stream(self, call: BackendCall) -> AsyncIterator[Piece]:
         """Async :meth:`complete_stream`."""

@@ -159,6 +159,23 @@ def test_schema_request_bounds_ids_to_an_enum(
     assert not backend._async_clients  # a sync-only user never builds AsyncOpenAI
 
 
+async def test_the_shared_schema_survives_the_sdk(loopback: LoopbackServer) -> None:
+    """Every call sends the one cached schema dict: the SDK must leave it as it was."""
+    from citeformer.grammar.schema import shared_json_schema, to_json_schema
+
+    loopback.reset(wire.answer(ANSWER))
+    language = citation_language(len(SOURCES), Policy.REQUIRED)
+    async with Citeformer(make(loopback)) as cf:
+        for _ in range(3):
+            await cf.agenerate(QUESTION, SOURCES, policy="required")
+            async for _ in cf.astream(QUESTION, SOURCES, policy="required"):
+                pass
+    shared = shared_json_schema(language)
+    assert shared is shared_json_schema(language) and shared == to_json_schema(language)
+    sent = [r.body["response_format"]["json_schema"]["schema"] for r in loopback.requests]
+    assert len(sent) == 6 and all(schema == shared for schema in sent)
+
+
 def test_reasoning_models_get_max_completion_tokens_and_no_sampling(
     loopback: LoopbackServer,
 ) -> None:

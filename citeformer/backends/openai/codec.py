@@ -31,6 +31,7 @@ dialect        request field
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from citeformer.backends._api.json_segments import TRUNCATING, SegmentDecoder
 from citeformer.backends.base import CallInfo, CitationRequest, Reply
 from citeformer.core import Enforcement, InvalidMarker, TokenUsage
 from citeformer.errors import BackendError, InvalidOptionError
+from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.notation import to_ebnf, to_gbnf
 from citeformer.grammar.schema import shared_json_schema
 from citeformer.markers import neutralize
@@ -130,14 +132,7 @@ def build_payload(
             payload[name] = options[name]
     extra_body = dict(shape.extra_body)
     if schema_mode:
-        payload["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {
-                "name": SCHEMA_NAME,
-                "strict": True,
-                "schema": shared_json_schema(language, min_items=shape.min_items),
-            },
-        }
+        payload["response_format"] = schema_format(language, shape.min_items)
     elif shape.constraint == "grammar":
         put_grammar(shape, payload, extra_body, ebnf=to_ebnf(language), gbnf=to_gbnf(language))
     if extra_body:
@@ -149,6 +144,22 @@ def build_payload(
         if shape.stream_usage:
             payload["stream_options"] = {"include_usage": True}
     return payload
+
+
+@functools.lru_cache(maxsize=256)
+def schema_format(language: CitationLanguage, min_items: bool) -> dict[str, Any]:
+    """The strict ``response_format`` for ``language``, shared by every request.
+
+    The SDK only serialises it, so in-flight calls hold no copy of their own.
+    """
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": SCHEMA_NAME,
+            "strict": True,
+            "schema": shared_json_schema(language, min_items=min_items),
+        },
+    }
 
 
 def put_grammar(
