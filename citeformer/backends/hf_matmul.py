@@ -8,7 +8,7 @@ blocks on separate threads, and where the kernel's summation order does not depe
 on how many rows it is given, every output is bitwise the one ``F.linear`` gives.
 That is checked, not assumed: each (shape, dtype, blocks) is compared once against
 ``F.linear`` on a random row, and a layer whose check fails keeps ``F.linear``.
-Measured in ``benchmarks/hf_speed.py`` (SmolLM2 fp32: ~55 -> ~35 ms/token). Imported
+Measured in ``benchmarks/hf_speed.py`` (SmolLM2 fp32: ~1.5x faster per token). Imported
 only with torch present (HFBackend imports it lazily).
 """
 
