@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -72,10 +73,13 @@ def test_a_body_that_is_not_json_says_so(body: str | bytes) -> None:
 # -- the OpenAI backends' raw path over real HTTP ------------------------------------
 
 
-def _backend(loopback: LoopbackServer) -> OpenAIBackend:
-    return OpenAIBackend(
+@pytest.fixture
+def backend(loopback: LoopbackServer) -> Iterator[OpenAIBackend]:
+    made = OpenAIBackend(
         "gpt-test", api_key="sk-x", base_url=f"{loopback.url}/v1", retry=RetryPolicy.none()
     )
+    yield made
+    made.close()  # the sync client (async tests close the async one themselves)
 
 
 def _sse(lines: list[str], newline: str = "\n") -> Reply:
@@ -94,7 +98,7 @@ def _chunks(document: str, size: int = 7) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 async def test_odd_but_valid_streams_give_the_whole_answer(
-    loopback: LoopbackServer, newline: str
+    loopback: LoopbackServer, backend: OpenAIBackend, newline: str
 ) -> None:
     lines = [": OPENROUTER PROCESSING", ""]
     for i, event in enumerate(_chunks(DOCUMENT)):
@@ -106,7 +110,6 @@ async def test_odd_but_valid_streams_give_the_whole_answer(
             lines += [f"data: {text}", "", ""]
     lines += ["data: [DONE]", "", "data: not json at all", "", ""]
     loopback.reset(wire.answer(DOCUMENT))
-    backend = _backend(loopback)
     async with Citeformer(backend) as cf:
         whole = await cf.agenerate(QUESTION, SOURCES)
         loopback.reset(lambda _: _sse(lines, newline))
@@ -119,38 +122,43 @@ async def test_odd_but_valid_streams_give_the_whole_answer(
 
 
 def test_an_error_event_interrupts_the_stream_and_keeps_what_arrived(
-    loopback: LoopbackServer,
+    loopback: LoopbackServer, backend: OpenAIBackend
 ) -> None:
     events = _chunks(DOCUMENT)[:6]
     lines = [f"data: {json.dumps(event)}\n" for event in events]
     lines.append('data: {"error": {"message": "upstream overloaded", "code": 529}}\n\n')
     loopback.reset(lambda _: _sse(lines))
     with pytest.raises(StreamInterruptedError, match="upstream overloaded") as caught:
-        "".join(Citeformer(_backend(loopback)).stream(QUESTION, SOURCES))
+        "".join(Citeformer(backend).stream(QUESTION, SOURCES))
     assert caught.value.partial_text.startswith("Die Tour")
     assert type(caught.value.__cause__).__name__ == "BackendError"
     assert type(caught.value.__cause__.__cause__).__name__ == "APIError"  # the SDK's type
 
 
-def test_a_stream_of_junk_is_a_typed_error(loopback: LoopbackServer) -> None:
+def test_a_stream_of_junk_is_a_typed_error(
+    loopback: LoopbackServer, backend: OpenAIBackend
+) -> None:
     loopback.reset(lambda _: _sse(["data: <html>oops</html>", "", ""]))
     with pytest.raises(BackendError, match="not JSON"):
-        "".join(Citeformer(_backend(loopback)).stream(QUESTION, SOURCES))
+        "".join(Citeformer(backend).stream(QUESTION, SOURCES))
 
 
-def test_a_whole_answer_that_is_not_json_is_a_typed_error(loopback: LoopbackServer) -> None:
+def test_a_whole_answer_that_is_not_json_is_a_typed_error(
+    loopback: LoopbackServer, backend: OpenAIBackend
+) -> None:
     page = Reply(raw=b"<html>502</html>", headers={"Content-Type": "text/html"})
     loopback.reset(lambda _: page)
     with pytest.raises(BackendError, match=r"not JSON.*begins '<html>502"):
-        Citeformer(_backend(loopback)).generate(QUESTION, SOURCES)
+        Citeformer(backend).generate(QUESTION, SOURCES)
 
 
-async def test_streams_reuse_their_connection(loopback: LoopbackServer) -> None:
+async def test_streams_reuse_their_connection(
+    loopback: LoopbackServer, backend: OpenAIBackend
+) -> None:
     """Reading past [DONE] to the end of the body lets the pool keep the connection."""
     reply = wire.stream(DOCUMENT, size=90)
     late = [*reply.events, (None, "[DONE]")]  # more body after [DONE], a little later
     loopback.reset(lambda _: Reply(events=late, event_delay=0.02))
-    backend = _backend(loopback)
     async with Citeformer(backend) as cf:
         for _ in range(5):
             assert "".join([p async for p in cf.astream(QUESTION, SOURCES)])
