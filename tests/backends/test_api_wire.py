@@ -58,6 +58,12 @@ def test_multi_line_data_comments_and_empty_events() -> None:
     assert [d for d in map(parser.line, lines) if d is not None] == ["{\n 1}", ""]
 
 
+def test_the_end_event_and_everything_after_it_yield_nothing() -> None:
+    parser = SseParser(end="[DONE]")
+    lines = ["data: 1", "", "data: [DONE]", "", "data: 2", "", ""]
+    assert [d for d in map(parser.line, lines) if d is not None] == ["1"]
+
+
 def test_json_objects_read_as_attributes() -> None:
     chunk = read_json(b'{"choices": [{"delta": {"content": "x"}}], "usage": null}', "p")
     assert chunk.choices[0].delta == SimpleNamespace(content="x") and chunk.usage is None

@@ -19,7 +19,8 @@ Per-call facts travel beside the text, in :class:`~citeformer.backends.call.Repl
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
+import functools
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from typing import Any, ClassVar, Protocol, Unpack
 
 from citeformer.backends._api.clients import ApiClients
@@ -193,29 +194,23 @@ class ApiBackend(ApiClients[SyncClient, AsyncClient], CallBackend):
     async def _asend(self, api_call: ApiCall) -> Any:
         """Native async :meth:`_send` on the async client.
 
-        The first attempt runs here, not in a wrapper, and the retry closure is made
-        only after a failure: an in-flight call holds fewer live objects (with hundreds
-        in flight, that makes garbage collection cheaper).
+        The first attempt runs without the retry machinery, which is built only after
+        a failure: an in-flight call holds fewer live objects (with hundreds in
+        flight, that makes garbage collection cheaper).
         """
         client = self.async_client
         try:
-            try:
-                return await self._acreate(client, api_call)
-            except Exception as exc:
-                raise self._translate_error(exc) from exc
+            return await self._aattempt(client, api_call)
         except Exception as error:
-            return await aretry_after(self.retry, error, self._aattempt(client, api_call))
+            again = functools.partial(self._aattempt, client, api_call)
+            return await aretry_after(self.retry, error, again)
 
-    def _aattempt(self, client: AsyncClient, api_call: ApiCall) -> Callable[[], Awaitable[Any]]:
-        """One more attempt of :meth:`_asend`'s call, for the retry loop."""
-
-        async def attempt() -> Any:
-            try:
-                return await self._acreate(client, api_call)
-            except Exception as exc:
-                raise self._translate_error(exc) from exc
-
-        return attempt
+    async def _aattempt(self, client: AsyncClient, api_call: ApiCall) -> Any:
+        """One attempt of :meth:`_asend`'s call, its error translated."""
+        try:
+            return await self._acreate(client, api_call)
+        except Exception as exc:
+            raise self._translate_error(exc) from exc
 
     def _api_call(self, call: BackendCall, *, stream: bool) -> ApiCall:
         return self._prepare(call.request, call.options, stream=stream)

@@ -48,20 +48,32 @@ class SseParser:
     """Turns the lines of an event stream into the ``data`` of each event.
 
     Events with no data (a bare ``event:`` line, a keep-alive) are skipped.
+
+    Args:
+        end: Data that ends the stream (OpenAI's ``[DONE]``): that event and every
+            later line yield nothing, while the caller reads the body to its end (so
+            the HTTP connection goes back to the pool).
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "_end", "_ended")
 
-    def __init__(self) -> None:
+    def __init__(self, end: str | None = None) -> None:
         self._data: list[str] = []
+        self._end = end
+        self._ended = False
 
     def line(self, line: str) -> str | None:
         """Consume one line (without its terminator); an event's data when one ends."""
+        if self._ended:
+            return None
         if not line:
             if not self._data:
                 return None
             data = "\n".join(self._data)
             self._data.clear()
+            if self._end is not None and data.startswith(self._end):
+                self._ended = True
+                return None
             return data
         if line.startswith("data:"):
             value = line[5:]

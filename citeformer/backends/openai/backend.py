@@ -209,28 +209,20 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
     def _events(self, client: OpenAI, call: ApiCall) -> Generator[Any, None, None]:
         create = client.chat.completions.with_streaming_response.create
         with create(**call.payload, timeout=call.timeout) as response:
-            http = response.http_response
-            http.encoding = "utf-8"
-            parser, done = SseParser(), False
-            for line in http.iter_lines():  # to the end after [DONE]: the connection is reused
-                data = None if done else parser.line(line)
+            http, parser = _event_body(response)
+            for line in http.iter_lines():
+                data = parser.line(line)
                 if data is not None:
-                    done = data.startswith("[DONE]")
-                    if not done:
-                        yield self._chunk(data, http)
+                    yield self._chunk(data, http)
 
     async def _aevents(self, client: AsyncOpenAI, call: ApiCall) -> AsyncIterator[Any]:
         create = client.chat.completions.with_streaming_response.create
         async with create(**call.payload, timeout=call.timeout) as response:
-            http = response.http_response
-            http.encoding = "utf-8"
-            parser, done = SseParser(), False
-            async for line in http.aiter_lines():  # to the end after [DONE], as _events
-                data = None if done else parser.line(line)
+            http, parser = _event_body(response)
+            async for line in http.aiter_lines():
+                data = parser.line(line)
                 if data is not None:
-                    done = data.startswith("[DONE]")
-                    if not done:
-                        yield self._chunk(data, http)
+                    yield self._chunk(data, http)
 
     def _chunk(self, data: str, http: Any) -> Any:
         """One event's chunk; an error event raises the SDK's ``APIError``, as its stream does."""
@@ -244,3 +236,13 @@ class OpenAIBackend(ApiBackend["OpenAI", "AsyncOpenAI"]):
                 message = "An error occurred during streaming"
             raise APIError(message, request=http.request, body=json.loads(data).get("error"))
         return chunk
+
+
+def _event_body(response: Any) -> tuple[Any, SseParser]:
+    """A streamed response's HTTP body, read as UTF-8, and the parser for its events.
+
+    The parser stops at ``[DONE]`` while the caller reads on to the end of the body.
+    """
+    http = response.http_response
+    http.encoding = "utf-8"
+    return http, SseParser(end="[DONE]")
