@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply, collect
 from citeformer.backends.choice import Choice, ChoiceCall
+from citeformer.backends.hf_draft import DEFAULT_DRAFT_TOKENS, PromptLookup
 from citeformer.core import Enforcement, TokenUsage
 from citeformer.errors import (
     BackendError,
@@ -64,6 +65,13 @@ class HFBackend(CallBackend):
             blocks on all CPU threads, bitwise equal to the plain products (checked
             per layer shape; see :mod:`.hf_matmul`). Default: on for a model this
             backend loads, off for a model you pass (its layers' class changes).
+        speculative: Greedy calls draft tokens from the prompt (:mod:`.hf_draft`) and
+            verify them in one forward pass whose every row is bitwise a one-token
+            step (:mod:`.hf_rows`; checked once on the model, off if the check
+            fails), so the answer is the one plain decoding gives. Default: on for a
+            model this backend loads, off for a model you pass (its attention
+            implementation and layers' class change). Per call, ``draft_tokens=0``
+            turns drafts off and ``draft_tokens=k`` caps a draft's length.
 
     Calls on one instance may run concurrently (each has its own matcher and
     cache); they share the model's compute.
@@ -80,6 +88,7 @@ class HFBackend(CallBackend):
         chat_template: str | None = None,
         model_kwargs: dict[str, Any] | None = None,
         split_matmuls: bool | None = None,
+        speculative: bool | None = None,
     ) -> None:
         _require_runtime()
         import xgrammar as xgr
@@ -131,6 +140,10 @@ class HFBackend(CallBackend):
         self._compiler = xgr.GrammarCompiler(self._info, max_threads=2)
         self._compiled: OrderedDict[tuple[Any, ...], xgrammar.CompiledGrammar] = OrderedDict()
         self._compiled_lock = threading.Lock()
+        # None: not yet checked (on the first greedy call); see _drafts_exact.
+        self._drafting: bool | None = (
+            None if (speculative if speculative is not None else loaded_here) else False
+        )
 
     @classmethod
     def default(cls, *, model_kwargs: dict[str, Any] | None = None) -> HFBackend:
@@ -178,7 +191,8 @@ class HFBackend(CallBackend):
         Options: ``max_tokens`` (alias ``max_new_tokens``), ``min_new_tokens`` (EOS is
         masked until then), ``temperature`` (0 = greedy), ``top_p``, ``seed``,
         ``constrain`` (default True; False decodes without the grammar, for baseline
-        measurements only).
+        measurements only), ``draft_tokens`` (greedy calls: the longest prompt-lookup
+        draft, 0 for none; default 4).
         """
         import torch
         import xgrammar as xgr
@@ -197,41 +211,101 @@ class HFBackend(CallBackend):
         decoder = _IncrementalDecoder(self.tokenizer)
         finish = "length"
         produced = 0
+        draft = self._draft(input_ids, options, temperature)
+        cache = self._new_cache()
         # One KV cache per call, filled in place by the model at every step.
-        step_kwargs = {self._cache_arg: self._new_cache(), "use_cache": True, **self._last_only}
-        step_ids = input_ids
+        step_kwargs = {self._cache_arg: cache, "use_cache": True}
+        feed, proposal, token = input_ids, [], -1
         with torch.inference_mode():
             while produced < max_new:
-                out = self.model(input_ids=step_ids, **step_kwargs)
-                logits = out.logits[:, -1, :].float()
-                if matcher is not None and bitmask is not None:
-                    matcher.fill_next_token_bitmask(bitmask)
-                    xgr.apply_token_bitmask_inplace(logits, bitmask)
-                if produced < min_new:
-                    logits[:, self._eos_ids] = float("-inf")
-                token = _pick(logits, temperature, top_p, generator)
-                if token in self._eos_ids:
-                    finish = "stop"
+                if draft is not None and produced:
+                    proposal = draft.propose(max_new - produced - 1)
+                    feed = torch.tensor([[token, *proposal]], dtype=input_ids.dtype)
+                rows = self._logits(feed, step_kwargs, drafted=len(proposal))
+                for index in range(rows.shape[0]):
+                    logits = rows[index : index + 1]
+                    if matcher is not None and bitmask is not None:
+                        matcher.fill_next_token_bitmask(bitmask)
+                        xgr.apply_token_bitmask_inplace(logits, bitmask)
+                    if produced < min_new:
+                        logits[:, self._eos_ids] = float("-inf")
+                    token = _pick(logits, temperature, top_p, generator)
+                    if token in self._eos_ids:
+                        finish = "stop"
+                        break
+                    if matcher is not None and not matcher.accept_token(token):
+                        raise BackendError(
+                            f"XGrammar rejected token {token}, which its own mask allowed",
+                            provider=self.name,
+                        )
+                    produced += 1
+                    if draft is not None:
+                        draft.append(token)
+                    delta = decoder.push(token)
+                    if delta:
+                        yield delta
+                    if matcher is not None and matcher.is_terminated():
+                        finish = "stop"
+                        break
+                    if index < len(proposal) and token != proposal[index]:
+                        break  # the model picked otherwise: the drafts after it are void
+                if finish == "stop":
                     break
-                if matcher is not None and not matcher.accept_token(token):
-                    raise BackendError(
-                        f"XGrammar rejected token {token}, which its own mask allowed",
-                        provider=self.name,
-                    )
-                produced += 1
-                delta = decoder.push(token)
-                if delta:
-                    yield delta
-                if matcher is not None and matcher.is_terminated():
-                    finish = "stop"
-                    break
-                step_ids = torch.tensor([[token]], dtype=input_ids.dtype)
+                if draft is not None and proposal:
+                    taken = index  # rows before the first miss (all of them: a bonus token)
+                    draft.taken(len(proposal), taken)
+                    if taken < len(proposal):
+                        cache.crop(taken - len(proposal))
+                feed = torch.tensor([[token]], dtype=input_ids.dtype)
         tail = decoder.flush()
         usage = TokenUsage(prompt_tokens=int(input_ids.shape[1]), completion_tokens=produced)
         enforcement = None if constrain else Enforcement.VALIDATED
         if tail:
             yield tail
         yield CallInfo(usage=usage, finish_reason=finish, enforcement=enforcement)
+
+    def _logits(
+        self, feed: torch.Tensor, step_kwargs: dict[str, Any], drafted: int
+    ) -> torch.Tensor:
+        """The next-token logits rows (one, or one per fed token when verifying drafts)."""
+        import torch
+
+        # Here, not around the whole loop: a stream may resume on another thread
+        # (astream), and inference mode is per thread.
+        with torch.inference_mode():
+            if not drafted:
+                out = self.model(input_ids=feed, **step_kwargs, **self._last_only)
+                last: torch.Tensor = out.logits[0, -1:, :].float()
+                return last
+            from citeformer.backends.hf_matmul import rows_exact
+
+            keep = {"logits_to_keep": drafted + 1} if self._last_only else {}
+            with rows_exact():
+                out = self.model(input_ids=feed, **step_kwargs, **keep)
+            rows: torch.Tensor = out.logits[0, -(drafted + 1) :, :].float()
+            return rows
+
+    def _draft(
+        self, input_ids: torch.Tensor, options: Any, temperature: float
+    ) -> PromptLookup | None:
+        """A prompt-lookup drafter for a greedy call, or None where drafts are off."""
+        length = options.get("draft_tokens")
+        length = DEFAULT_DRAFT_TOKENS if length is None else int(length)
+        if temperature > 0 or length <= 0 or not self._drafts_exact():
+            return None
+        return PromptLookup(input_ids[0].tolist(), max_tokens=length)
+
+    def _drafts_exact(self) -> bool:
+        """Whether verified drafts give plain decoding's bits here (checked once)."""
+        if self._drafting is None:
+            from citeformer.backends import hf_rows
+
+            with self._compiled_lock:
+                if self._drafting is None:
+                    self._drafting = hf_rows.enable(self.model) and hf_rows.rows_match_steps(
+                        self.model, self._new_cache, self._cache_arg
+                    )
+        return self._drafting
 
     def _choose(self, call: ChoiceCall) -> Choice:
         """One forward pass under the options' grammar (see :mod:`.hf_choice`)."""

@@ -14,7 +14,10 @@ only with torch present (HFBackend imports it lazily).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -23,23 +26,83 @@ _checked: dict[tuple[Any, ...], bool] = {}
 _checked_lock = threading.Lock()
 # Rows per block stay a multiple of this: kernels vectorise over rows in such tiles.
 _ROW_ALIGNMENT = 16
+# Matrices above this many bytes are read in chunks by the row-by-row path, so that
+# each chunk stays in the last-level cache while every row is multiplied by it.
+_CACHE_BYTES = 4 * 2**20
+_rows_exact: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "citeformer_rows_exact", default=False
+)
 
 
 class SplitLinear(torch.nn.Linear):
-    """``nn.Linear`` whose one-row products run as one ``bmm`` over row blocks."""
+    """``nn.Linear`` whose one-row products run as one ``bmm`` over row blocks.
+
+    Inside :func:`rows_exact`, an input of several rows is multiplied row by row
+    through the same one-row product, so each output row has the bits a one-row
+    call gives (what speculative decoding's verification needs; see ``hf_rows``).
+    """
 
     split_blocks: int = 2
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """``F.linear(input, weight)``, as a ``bmm`` over row blocks for one row."""
-        weight = self.weight
-        if input.numel() == weight.shape[1] and self.bias is None:
-            blocks = self.split_blocks
-            if _block_split_exact(weight, blocks):
-                row = input.reshape(1, 1, -1).expand(blocks, 1, -1)
-                parts = weight.view(blocks, -1, weight.shape[1]).transpose(1, 2)
-                return torch.bmm(row, parts).reshape(*input.shape[:-1], -1)
+        """``F.linear(input, weight, bias)``; one row at a time in :func:`rows_exact`."""
+        columns = input.shape[-1]
+        if input.numel() == columns:
+            return self._one_row(input)
+        if _rows_exact.get():
+            return self._each_row(input.reshape(-1, columns)).reshape(*input.shape[:-1], -1)
         return super().forward(input)
+
+    def _one_row(self, input: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        blocks = self.split_blocks
+        if self.bias is None and blocks > 1 and _block_split_exact(weight, blocks):
+            row = input.reshape(1, 1, -1).expand(blocks, 1, -1)
+            parts = weight.view(blocks, -1, weight.shape[1]).transpose(1, 2)
+            return torch.bmm(row, parts).reshape(*input.shape[:-1], -1)
+        return super().forward(input)
+
+    def _each_row(self, rows: torch.Tensor) -> torch.Tensor:
+        chunk = _chunk_rows(self)
+        if chunk is None:
+            return torch.stack([self._one_row(row) for row in rows])
+        return self._rows_by_chunk(rows, chunk)
+
+    def _rows_by_chunk(self, rows: torch.Tensor, chunk: int) -> torch.Tensor:
+        # A matrix larger than the cache is read once: each chunk serves every row.
+        weight, blocks = self.weight, self.split_blocks
+        out = rows.new_empty(rows.shape[0], weight.shape[0])
+        for start in range(0, weight.shape[0], chunk):
+            parts = weight[start : start + chunk].view(blocks, -1, weight.shape[1]).transpose(1, 2)
+            for index, row in enumerate(rows):
+                product = torch.bmm(row.reshape(1, 1, -1).expand(blocks, 1, -1), parts)
+                out[index, start : start + chunk] = product.reshape(-1)
+        return out
+
+
+@contextlib.contextmanager
+def rows_exact(enabled: bool = True) -> Iterator[None]:
+    """Within the block, :class:`SplitLinear` multiplies several rows one by one.
+
+    Per thread and task (a context variable): concurrent calls do not see it.
+    """
+    token = _rows_exact.set(enabled)
+    try:
+        yield
+    finally:
+        _rows_exact.reset(token)
+
+
+def exact_rows(model: torch.nn.Module) -> None:
+    """Give every ``nn.Linear`` of ``model`` the row-by-row path of :func:`rows_exact`.
+
+    Layers :func:`split_matmuls` did not switch (biased ones, or all of them with one
+    thread) become :class:`SplitLinear` with one block: plain ``F.linear`` products.
+    """
+    for module in model.modules():
+        if type(module) is torch.nn.Linear:
+            module.__class__ = SplitLinear
+            module.split_blocks = 1  # type: ignore[assignment]
 
 
 def split_matmuls(model: torch.nn.Module, blocks: int | None = None) -> int:
@@ -97,3 +160,38 @@ def _compare(weight: torch.Tensor, blocks: int) -> bool:
             if not torch.equal(split.reshape(1, -1), torch.nn.functional.linear(row, weight)):
                 return False
     return True
+
+
+def _chunk_rows(layer: SplitLinear) -> int | None:
+    """Rows per cache-sized chunk of ``layer``'s matrix, or None to multiply it whole.
+
+    A chunk is used only where its products are checked to be bitwise the whole
+    matrix's one-row products (cached per shape).
+    """
+    weight, blocks = layer.weight, layer.split_blocks
+    size = weight.numel() * weight.element_size()
+    if size <= _CACHE_BYTES or layer.bias is not None or blocks < 2:
+        return None
+    if not _block_split_exact(weight, blocks):
+        return None
+    alignment = blocks * _ROW_ALIGNMENT
+    count = -(-size // _CACHE_BYTES)
+    chunk = -(-weight.shape[0] // count // alignment) * alignment
+    if chunk >= weight.shape[0]:
+        return None
+    key = ("chunk", *weight.shape, weight.dtype, blocks, chunk)
+    known = _checked.get(key)
+    if known is None:
+        known = _compare_chunks(layer, chunk)
+        with _checked_lock:
+            _checked[key] = known
+    return chunk if known else None
+
+
+def _compare_chunks(layer: SplitLinear, chunk: int) -> bool:
+    weight = layer.weight
+    generator = torch.Generator().manual_seed(weight.shape[0] * 31 + chunk)
+    with torch.inference_mode():
+        probe = torch.randn(2, weight.shape[1], generator=generator).to(weight.dtype)
+        whole = torch.stack([layer._one_row(row) for row in probe])
+        return torch.equal(layer._rows_by_chunk(probe, chunk), whole)

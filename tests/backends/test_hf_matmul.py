@@ -127,3 +127,42 @@ def test_a_passed_model_is_switched_only_when_asked(smollm2_hf: Any) -> None:
     assert not any(isinstance(m, SplitLinear) for m in model.modules())
     HFBackend(model, smollm2_hf.tokenizer, split_matmuls=True)
     assert any(isinstance(m, SplitLinear) for m in model.modules())
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_rows_exact_gives_each_row_the_bits_of_a_one_row_call(bias: bool) -> None:
+    layers = _layers(bias=bias)
+    split_matmuls(layers, blocks=2)
+    hf_matmul.exact_rows(layers)  # biased layers: one block, F.linear row by row
+    assert all(type(layer) is SplitLinear for layer in layers)
+    with torch.inference_mode():
+        for layer in layers:
+            rows = torch.randn(1, 5, layer.in_features)
+            one_by_one = torch.stack([layer(row) for row in rows[0]])
+            with hf_matmul.rows_exact():
+                exact = layer(rows)
+            assert exact.shape == (1, 5, layer.out_features)
+            assert torch.equal(exact[0], one_by_one)
+            # Outside the block many rows take F.linear's matrix kernel (other bits).
+            plain = torch.nn.functional.linear(rows, layer.weight, layer.bias)
+            assert torch.equal(layer(rows), plain)
+
+
+def test_a_matrix_larger_than_the_cache_is_read_in_checked_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layer = torch.nn.Linear(576, 49152, bias=False)  # SmolLM2's lm_head: 113 MB
+    split_matmuls(layer, blocks=2)
+    chunk = hf_matmul._chunk_rows(layer)
+    assert chunk is not None and chunk % 32 == 0
+    assert (chunk - 32) * 576 * 4 < hf_matmul._CACHE_BYTES  # about the budget, whole tiles
+    rows = torch.randn(3, 576)
+    with torch.inference_mode(), hf_matmul.rows_exact():
+        assert torch.equal(layer(rows), torch.stack([layer(row) for row in rows]))
+    # A chunking whose bits differ is refused: the whole matrix, row by row.
+    monkeypatch.setattr(hf_matmul, "_checked", {})
+    monkeypatch.setattr(hf_matmul, "_compare_chunks", lambda layer, chunk: False)
+    assert hf_matmul._chunk_rows(layer) is None
+    small = torch.nn.Linear(576, 576, bias=False)
+    split_matmuls(small, blocks=2)
+    assert hf_matmul._chunk_rows(small) is None  # fits the cache whole
