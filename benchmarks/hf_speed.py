@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from citeformer import Policy, Source
-from citeformer.backends.base import Backend
+from citeformer.backends.base import Backend, call_info
 from citeformer.grammar.language import citation_language
 
 from ._timing import table
@@ -20,23 +22,68 @@ SOURCES = [Source(f"Passage {i} about tall buildings and their history.") for i 
 TOKENS = 64
 
 
-def _greedy_tokens(backend: Backend) -> str:
+RAG_QUESTIONS = [
+    "Who built the Eiffel Tower, and when was it completed?",
+    "How tall is the Eiffel Tower?",
+    "What was the Eiffel Tower built for?",
+]
+RAG_TOKENS = 200
+
+
+def _greedy_tokens(backend: Backend, **options: Any) -> str:
     return str(backend.generate(PROMPT, SOURCES, Policy.AUTO, max_new_tokens=TOKENS,
-                                temperature=0))  # fmt: skip
+                                temperature=0, **options))  # fmt: skip
 
 
-def _decode_ms_per_token(backend: Backend, constrain: bool, repeats: int = 3) -> float:
+def _decode_ms_per_token(
+    backend: Backend, constrain: bool, repeats: int = 3, **options: Any
+) -> float:
     """(time for TOKENS new tokens - time for 1) / (TOKENS - 1): prefill cancels out."""
 
     def timed(n: int) -> float:
         start = time.perf_counter()
         backend.generate(PROMPT, SOURCES, Policy.AUTO, max_new_tokens=n, min_new_tokens=n,
-                         temperature=0, constrain=constrain)  # fmt: skip
+                         temperature=0, constrain=constrain, **options)  # fmt: skip
         return time.perf_counter() - start
 
     best_full = min(timed(TOKENS) for _ in range(repeats))
     best_one = min(timed(1) for _ in range(repeats))
     return (best_full - best_one) / (TOKENS - 1) * 1000
+
+
+def _rag_sources() -> list[Source]:
+    root = Path(__file__).resolve().parent.parent
+    data = json.loads((root / "examples" / "sources.json").read_text(encoding="utf-8"))
+    return [Source(item["content"], item["metadata"]) for item in data]
+
+
+def _rag_rows(variants: list[tuple[str, Backend, dict[str, Any]]]) -> list[list[str]]:
+    """Whole cited answers to the quickstart's sources: where drafts from the prompt pay.
+
+    Per question and variant: the call's wall time (prefill included) over the tokens
+    it produced, best of two, and whether the text is the first variant's.
+    """
+    sources = _rag_sources()
+    rows = []
+    for question in RAG_QUESTIONS:
+        answers: list[str] = []
+        times: list[float] = []
+        tokens = 0
+        for _label, backend, options in variants:
+            best = float("inf")
+            for _ in range(2):
+                start = time.perf_counter()
+                reply = backend.generate(question, sources, Policy.REQUIRED, temperature=0,
+                                         max_new_tokens=RAG_TOKENS, **options)  # fmt: skip
+                best = min(best, time.perf_counter() - start)
+            answers.append(str(reply))
+            times.append(best)
+            tokens = call_info(reply).usage.completion_tokens
+        cells = [f"{t / tokens * 1000:.1f}" for t in times]
+        ratios = [f"{times[0] / t:.2f}x" for t in times[1:]]
+        same = "yes" if len(set(answers)) == 1 else "no"
+        rows.append([question, str(tokens), *cells, *ratios, same])
+    return rows
 
 
 def _mask_us(backend: Backend) -> float:
@@ -143,19 +190,21 @@ def run() -> str:
     with quiet_transformers():
         plain = HFBackend(smollm2_hf_dir(), split_matmuls=False)
         half = HFBackend.default(model_kwargs={"dtype": torch.float16})
-    variants = [
-        ("fp32, plain F.linear (before)", plain),
-        ("fp32, split matmuls (default)", backend),
-        ("fp16, split matmuls (opt-in dtype)", half),
+    off = {"draft_tokens": 0}
+    variants: list[tuple[str, Backend, dict[str, Any]]] = [
+        ("fp32, plain F.linear (before)", plain, off),
+        ("fp32, split matmuls", backend, off),
+        ("fp32, split matmuls + prompt drafts (default)", backend, {}),
+        ("fp16, split matmuls + drafts (opt-in dtype)", half, {}),
     ]
-    reference = _greedy_tokens(plain)
+    reference = _greedy_tokens(plain, **off)
     rows, speeds = [], []
-    for label, candidate in variants:
-        _decode_ms_per_token(candidate, True, repeats=1)  # warm up caches and kernels
-        free = _decode_ms_per_token(candidate, False)
-        constrained = _decode_ms_per_token(candidate, True)
+    for label, candidate, options in variants:
+        _decode_ms_per_token(candidate, True, repeats=1, **options)  # warm up caches, kernels
+        free = _decode_ms_per_token(candidate, False, **options)
+        constrained = _decode_ms_per_token(candidate, True, **options)
         speeds.append(constrained)
-        same = "yes" if _greedy_tokens(candidate) == reference else "no"
+        same = "yes" if _greedy_tokens(candidate, **options) == reference else "no"
         rows.append([label, f"{free:.1f}", f"{constrained:.1f}", f"{constrained / free:.3f}x",
                      f"{constrained / speeds[0]:.2f}x", same])  # fmt: skip
     mask = _mask_us(backend)
@@ -167,6 +216,13 @@ def run() -> str:
         rows,
     )  # fmt: skip
     out += f"\nXGrammar mask fill + apply: {mask:.0f} µs/token.\n"
+    out += "\n" + table(
+        f"Cited answers on examples/sources.json (REQUIRED, grammar on, up to {RAG_TOKENS} "
+        "tokens): wall ms per produced token, prefill included, best of 2",
+        ["question", "tokens", "plain", "split", "split + drafts", "split vs plain",
+         "drafts vs plain", "same answer"],
+        _rag_rows(variants[:3]),
+    )  # fmt: skip
     out += "\n" + table(
         "Embedded model memory: RSS of a fresh process (torch, transformers imported first)",
         ["dtype", "before", "after HFBackend.default()", "after the first call",

@@ -141,6 +141,7 @@ class HFBackend(CallBackend):
         self._compiled: OrderedDict[tuple[Any, ...], xgrammar.CompiledGrammar] = OrderedDict()
         self._compiled_lock = threading.Lock()
         # None: not yet checked (on the first greedy call); see _drafts_exact.
+        self._drafting_lock = threading.Lock()
         self._drafting: bool | None = (
             None if (speculative if speculative is not None else loaded_here) else False
         )
@@ -300,7 +301,7 @@ class HFBackend(CallBackend):
         if self._drafting is None:
             from citeformer.backends import hf_rows
 
-            with self._compiled_lock:
+            with self._drafting_lock:
                 if self._drafting is None:
                     self._drafting = hf_rows.enable(self.model) and hf_rows.rows_match_steps(
                         self.model, self._new_cache, self._cache_arg

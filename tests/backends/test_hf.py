@@ -28,21 +28,29 @@ FABRICATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny() -> HFBackend:
-    """A random 2-layer Llama over a real byte-level BPE tokenizer (milliseconds/token)."""
+def tiny_llama(seed: int = 0, **config: int) -> tuple[Any, Any]:
+    """A random 2-layer Llama and a real byte-level BPE tokenizer (milliseconds/token).
+
+    Args:
+        seed: The weights' seed.
+        config: ``LlamaConfig`` fields over the defaults (e.g. ``num_key_value_heads``).
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(), eos_token=EOS)  # type: ignore[no-untyped-call]
     tokenizer.chat_template = CHATML
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=4096,
-        eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    return HFBackend(LlamaForCausalLM(config), tokenizer)
+    torch.manual_seed(seed)
+    fields = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 4, **config}  # fmt: skip
+    size = {"vocab_size": len(tokenizer), "max_position_embeddings": 4096}
+    model = LlamaForCausalLM(LlamaConfig(eos_token_id=tokenizer.eos_token_id, **size, **fields))
+    return model, tokenizer
+
+
+@pytest.fixture(scope="module")
+def tiny() -> HFBackend:
+    return HFBackend(*tiny_llama())
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ from citeformer.backends.base import call_info  # noqa: E402
 from citeformer.backends.hf import HFBackend  # noqa: E402
 from citeformer.backends.hf_matmul import SplitLinear, rows_exact, split_matmuls  # noqa: E402
 from citeformer.testing import SOURCES  # noqa: E402
-from tests.backends.test_hf import CHATML  # noqa: E402
-from tests.grammar.harness import EOS, train_tokenizer  # noqa: E402
+from tests.backends.test_hf import tiny_llama  # noqa: E402
 
 EIFFEL = [
     Source("The Eiffel Tower was designed by Gustave Eiffel's company and completed in 1889."),
@@ -31,18 +30,8 @@ EIFFEL = [
 
 @pytest.fixture(scope="module")
 def tiny() -> HFBackend:
-    """A random 2-layer Llama with drafts on (greedy text of a random model repeats)."""
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=train_tokenizer(), eos_token=EOS)  # type: ignore[no-untyped-call]
-    tokenizer.chat_template = CHATML
-    torch.manual_seed(1)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        eos_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    model = LlamaForCausalLM(config)
+    """A random Llama with drafts on (a random model's greedy text repeats itself)."""
+    model, tokenizer = tiny_llama(1, hidden_size=64, intermediate_size=128, num_key_value_heads=2)
     split_matmuls(model, blocks=2)
     return HFBackend(model, tokenizer, speculative=True)
 
