@@ -14,9 +14,9 @@ import functools
 import inspect
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from citeformer.backends.base import BackendCall, CallBackend, CallInfo, Piece, Reply, collect
 from citeformer.backends.choice import Choice, ChoiceCall
@@ -30,12 +30,24 @@ from citeformer.errors import (
 )
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.notation import to_ebnf
+from citeformer.options import Check
 
 if TYPE_CHECKING:
     import torch
     import xgrammar
 
 DEFAULT_MAX_NEW_TOKENS = 512
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_CHECKS: Mapping[str, Check] = {
+    "min_new_tokens": (_count, "an int >= 0"),
+    "draft_tokens": (_count, "an int >= 0 (0: no drafts)"),
+    "constrain": (lambda v: isinstance(v, bool), "a bool"),
+}
 _COMPILED_CACHE_SIZE = 64
 
 
@@ -79,6 +91,7 @@ class HFBackend(CallBackend):
 
     name = "hf"
     enforcement = Enforcement.GRAMMAR
+    option_checks: ClassVar[Mapping[str, Check]] = _CHECKS
 
     def __init__(
         self,

@@ -198,3 +198,33 @@ def test_smollm2_cited_answers_are_the_same_with_drafts_and_take_fewer_passes(
         assert str(drafted) == str(plain)
         assert call_info(drafted) == call_info(plain)
         assert counting.passes < call_info(plain).usage.completion_tokens
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("draft_tokens", -1), ("draft_tokens", "4"), ("draft_tokens", True), ("draft_tokens", 2.5),
+     ("min_new_tokens", -3), ("constrain", "no")],
+)  # fmt: skip
+def test_bad_decoding_options_get_a_typed_error_naming_them(
+    tiny: HFBackend, option: str, value: Any
+) -> None:
+    from citeformer import Citeformer
+    from citeformer.errors import InvalidOptionError
+
+    with pytest.raises(InvalidOptionError, match=option):
+        _generate(tiny, "Hi", SOURCES[:2], max_new_tokens=4, **{option: value})
+    with pytest.raises(InvalidOptionError, match=option):
+        Citeformer(tiny).generate("Hi", SOURCES[:2], max_new_tokens=4, **{option: value})
+
+
+def test_concurrent_threads_with_drafts_get_their_own_answers(tiny: HFBackend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    questions = [f"Question {i}: a a a {i}" for i in range(6)]
+    alone = {q: str(_generate(tiny, q, SOURCES[:3], max_new_tokens=50, draft_tokens=0))
+             for q in questions}  # fmt: skip
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(
+            lambda q: str(_generate(tiny, q, SOURCES[:3], max_new_tokens=50)), questions * 2
+        ))  # fmt: skip
+    assert together == [alone[q] for q in questions * 2]
