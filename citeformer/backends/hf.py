@@ -5,7 +5,10 @@ logits processor: it streams token by token, stops the moment a stream is closed
 and applies XGrammar's bitmask to one logits row per step (measured in
 ``benchmarks/hf_speed.py``). Each call gets a fresh ``GrammarMatcher``; compiled
 grammars are cached per citation-language key on the backend (they are immutable
-and safe to share between concurrent calls).
+and safe to share between concurrent calls). Greedy calls decode speculatively:
+tokens drafted from the prompt (:mod:`.hf_draft`) are verified in one forward pass
+whose every row is bitwise a one-token step (:mod:`.hf_rows`), so the answer is
+plain greedy decoding's.
 """
 
 from __future__ import annotations
