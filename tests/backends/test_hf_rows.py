@@ -228,3 +228,20 @@ def test_concurrent_threads_with_drafts_get_their_own_answers(tiny: HFBackend) -
             lambda q: str(_generate(tiny, q, SOURCES[:3], max_new_tokens=50)), questions * 2
         ))  # fmt: skip
     assert together == [alone[q] for q in questions * 2]
+
+
+def test_smollm2_in_half_precision_drafts_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # fp16 sums differ from fp32 ones, so its check and its verification are its own.
+    half = HFBackend.default(model_kwargs={"dtype": torch.float16})
+    assert half._drafts_exact()
+    counting = _Counting(half, monkeypatch)
+    question = "What was the Eiffel Tower built for?"
+    options = {"temperature": 0, "max_new_tokens": 40}
+    answers = [
+        str(half.generate(question, EIFFEL, Policy.REQUIRED, draft_tokens=drafts, **options))
+        for drafts in (0, 4)
+    ]
+    assert answers[0] and answers[0] == answers[1]
+    assert counting.drafted > 0
