@@ -73,6 +73,16 @@ def _stop_value(value: object) -> bool:
     )
 
 
+def non_negative_int(value: object) -> bool:
+    """An int >= 0 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def boolean(value: object) -> bool:
+    """A bool (not a truthy stand-in such as ``"no"`` or ``1``)."""
+    return isinstance(value, bool)
+
+
 def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -33,25 +33,19 @@ from citeformer.errors import (
 )
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.notation import to_ebnf
-from citeformer.options import Check
+from citeformer.options import Check, boolean, non_negative_int
 
 if TYPE_CHECKING:
     import torch
     import xgrammar
 
 DEFAULT_MAX_NEW_TOKENS = 512
-
-
-def _count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-_CHECKS: Mapping[str, Check] = {
-    "min_new_tokens": (_count, "an int >= 0"),
-    "draft_tokens": (_count, "an int >= 0 (0: no drafts)"),
-    "constrain": (lambda v: isinstance(v, bool), "a bool"),
-}
 _COMPILED_CACHE_SIZE = 64
+_CHECKS: Mapping[str, Check] = {
+    "min_new_tokens": (non_negative_int, "an int >= 0"),
+    "draft_tokens": (non_negative_int, "an int >= 0 (0: no drafts)"),
+    "constrain": (boolean, "a bool"),
+}
 
 
 def _require_runtime() -> None:
@@ -306,8 +300,9 @@ class HFBackend(CallBackend):
         self, input_ids: torch.Tensor, options: Any, temperature: float
     ) -> PromptLookup | None:
         """A prompt-lookup drafter for a greedy call, or None where drafts are off."""
-        length = options.get("draft_tokens")
-        length = DEFAULT_DRAFT_TOKENS if length is None else int(length)
+        length = options.get("draft_tokens")  # checked: an int >= 0, or absent
+        if length is None:
+            length = DEFAULT_DRAFT_TOKENS
         if temperature > 0 or length <= 0 or not self._drafts_exact():
             return None
         return PromptLookup(input_ids[0].tolist(), max_tokens=length)

@@ -81,16 +81,21 @@ class SplitLinear(torch.nn.Linear):
 
 
 @contextlib.contextmanager
-def rows_exact(enabled: bool = True) -> Iterator[None]:
+def rows_exact() -> Iterator[None]:
     """Within the block, :class:`SplitLinear` multiplies several rows one by one.
 
     Per thread and task (a context variable): concurrent calls do not see it.
     """
-    token = _rows_exact.set(enabled)
+    token = _rows_exact.set(True)
     try:
         yield
     finally:
         _rows_exact.reset(token)
+
+
+def in_rows_exact() -> bool:
+    """Whether the caller is inside :func:`rows_exact`."""
+    return _rows_exact.get()
 
 
 def exact_rows(model: torch.nn.Module) -> None:

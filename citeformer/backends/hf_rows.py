@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from citeformer.backends.hf_matmul import _rows_exact, exact_rows, rows_exact
+from citeformer.backends.hf_matmul import exact_rows, in_rows_exact, rows_exact
 
 ATTENTION = "citeformer_exact_rows"
 _registered = False
@@ -40,7 +40,7 @@ def _attention(
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     rows = query.shape[2]
-    if rows == 1 or not _rows_exact.get():
+    if rows == 1 or not in_rows_exact():
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     past = key.shape[2] - rows
     outputs = [

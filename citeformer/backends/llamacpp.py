@@ -48,7 +48,7 @@ from citeformer.errors import (
     UsageError,
 )
 from citeformer.grammar.notation import to_gbnf
-from citeformer.options import Check, non_negative_number
+from citeformer.options import Check, boolean, non_negative_int, non_negative_number
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -90,10 +90,10 @@ def _is_bias(value: object) -> bool:
 
 
 _CHECKS: Mapping[str, Check] = {
-    "top_k": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an int >= 0"),
+    "top_k": (non_negative_int, "an int >= 0"),
     "min_p": (non_negative_number, "a number >= 0"),
     "logit_bias": (_is_bias, "a mapping from token ids (ints) to numbers"),
-    "constrain": (lambda v: isinstance(v, bool), "a bool"),
+    "constrain": (boolean, "a bool"),
 }
 
 

@@ -69,7 +69,7 @@ from citeformer.errors import (
 )
 from citeformer.grammar.language import CitationLanguage
 from citeformer.grammar.notation import to_ebnf, to_lark
-from citeformer.options import Check, normalize_options
+from citeformer.options import Check, boolean, normalize_options
 
 DEFAULT_MAX_NEW_TOKENS = 512
 DEFAULT_ENGINE_KWARGS: dict[str, Any] = {
@@ -126,7 +126,7 @@ class VLLMBackend(CallBackend):
     name = "vllm"
     enforcement = Enforcement.GRAMMAR
     option_checks: ClassVar[Mapping[str, Check]] = {
-        "constrain": (lambda v: isinstance(v, bool), "a bool"),
+        "constrain": (boolean, "a bool"),
     }
 
     def __init__(self, model: str | os.PathLike[str] | Any, **engine_kwargs: Any) -> None:
